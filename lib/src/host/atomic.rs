@@ -1,0 +1,95 @@
+//! Crash-safe file replacement and lock files shared with BlockHost's Python code.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Replaces `path` with `bytes`: temp file in the same directory, given mode,
+/// the group of the file it replaces kept when possible, fsync, rename over,
+/// fsync of the directory. Readers see the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if let Ok(old) = std::fs::metadata(path) {
+            // Best effort: keeps e.g. group `blockhost` when another user rewrites the file.
+            let _ = std::os::unix::fs::fchown(&file, None, Some(old.gid()));
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Opens (creating if needed) a lock file read-only, so any user who can read it
+/// can `flock` it: a lock file created by root must not lock out the `blockhost` user.
+pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
+    let open = |flags: libc::c_int| {
+        // SAFETY: c_path is a valid NUL-terminated string; the mode argument is read only with O_CREAT.
+        let fd = unsafe { libc::open(c_path.as_ptr(), flags | libc::O_RDONLY | libc::O_CLOEXEC, 0o660 as libc::c_uint) };
+        if fd < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            // SAFETY: fd was just returned by open and is owned by nobody else.
+            Ok(unsafe { File::from_raw_fd(fd) })
+        }
+    };
+    match open(libc::O_CREAT | libc::O_EXCL) {
+        Ok(file) => {
+            // The umask may have removed group read; group members must be able to lock.
+            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
+            Ok(file)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(0),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_content_with_mode_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.json");
+        write_atomic(&path, b"one", 0o640).unwrap();
+        write_atomic(&path, b"two", 0o640).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn lock_file_is_group_readable_and_lockable_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let a = open_lock_file(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
+        a.lock().unwrap();
+        let b = open_lock_file(&path).unwrap();
+        assert!(b.try_lock().is_err());
+        a.unlock().unwrap();
+        b.try_lock().unwrap();
+    }
+}

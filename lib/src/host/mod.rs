@@ -1,0 +1,16 @@
+//! The machine's shared state: configuration, the VM database, address pools,
+//! locks, markers and cloud-init documents.
+
+pub mod atomic;
+pub mod cloud_init;
+pub mod config;
+pub mod markers;
+pub mod metrics_cache;
+pub mod names;
+pub mod paths;
+pub mod pools;
+pub mod process;
+pub mod provisioning_lock;
+pub mod pyjson;
+pub mod timestamp;
+pub mod vmdb;

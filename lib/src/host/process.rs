@@ -1,0 +1,75 @@
+//! Process identity for lock and journal ownership: a PID plus its start time, so a
+//! recycled PID is not mistaken for the process that wrote an entry.
+
+use std::fs;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`), 0 if unknown.
+    pub start_ticks: u64,
+}
+
+impl ProcessId {
+    pub fn current() -> Self {
+        let pid = std::process::id();
+        Self { pid, start_ticks: start_ticks(pid).unwrap_or(0) }
+    }
+
+    /// Alive and, when both start times are known, the same incarnation.
+    pub fn is_alive(&self) -> bool {
+        if !pid_exists(self.pid) {
+            return false;
+        }
+        match (self.start_ticks, start_ticks(self.pid)) {
+            (0, _) | (_, None) => true,
+            (expected, Some(actual)) => expected == actual,
+        }
+    }
+}
+
+/// `kill(pid, 0)`: success or EPERM both mean the process exists.
+pub fn pid_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 performs only the existence and permission check.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn start_ticks(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_process_is_alive() {
+        let me = ProcessId::current();
+        assert!(me.start_ticks > 0);
+        assert!(me.is_alive());
+    }
+
+    #[test]
+    fn recycled_pid_is_not_alive() {
+        let me = ProcessId::current();
+        let other = ProcessId { start_ticks: me.start_ticks + 1, ..me };
+        assert!(!other.is_alive());
+    }
+
+    #[test]
+    fn exited_child_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!pid_exists(pid) || start_ticks(pid).is_none());
+        assert!(!pid_exists(0));
+    }
+}

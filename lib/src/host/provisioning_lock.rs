@@ -1,0 +1,195 @@
+//! `/run/blockhost/provisioning.lock`: engine reconcilers skip a cycle while it
+//! exists. Upstream made it exclusive, serializing every create; here it is a
+//! shared marker. Each running create registers a holder file under
+//! `provisioning.d/` (name `<pid>-<start ticks>`); the marker exists while any
+//! holder lives and contains the decimal PID of one of them (no newline), as the
+//! Python provisioners write it. All changes happen under an flock on
+//! `provisioning.d/.guard`; holders of dead processes are pruned, and a marker
+//! left by a dead process is taken over with a warning.
+
+use crate::host::atomic::{open_lock_file, write_atomic};
+use crate::host::process::ProcessId;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub const LOCK_FILE: &str = "provisioning.lock";
+const HOLDERS_DIR: &str = "provisioning.d";
+
+#[derive(Debug)]
+pub struct ProvisioningLock {
+    run_dir: PathBuf,
+    me: ProcessId,
+    released: bool,
+}
+
+struct Guarded {
+    run_dir: PathBuf,
+    _guard: File,
+}
+
+impl Guarded {
+    fn take(run_dir: &Path) -> std::io::Result<Self> {
+        let holders = run_dir.join(HOLDERS_DIR);
+        std::fs::create_dir_all(&holders)?;
+        let guard = open_lock_file(&holders.join(".guard"))?;
+        guard.lock()?;
+        Ok(Self { run_dir: run_dir.to_path_buf(), _guard: guard })
+    }
+
+    fn holder_path(&self, who: &ProcessId) -> PathBuf {
+        self.run_dir.join(HOLDERS_DIR).join(format!("{}-{}", who.pid, who.start_ticks))
+    }
+
+    /// Live holders, after removing the files of dead ones.
+    fn live_holders(&self) -> Vec<ProcessId> {
+        let Ok(entries) = std::fs::read_dir(self.run_dir.join(HOLDERS_DIR)) else { return Vec::new() };
+        let mut live = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some((pid, ticks)) = name.to_str().and_then(|n| n.split_once('-')) else { continue };
+            let (Ok(pid), Ok(start_ticks)) = (pid.parse(), ticks.parse()) else { continue };
+            let holder = ProcessId { pid, start_ticks };
+            if holder.is_alive() {
+                live.push(holder);
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        live.sort_by_key(|h| h.pid);
+        live
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.run_dir.join(LOCK_FILE)
+    }
+
+    /// The PID in the marker, `Some(None)` if it is unparsable, `None` if absent.
+    fn marker_pid(&self) -> Option<Option<u32>> {
+        let text = std::fs::read_to_string(self.marker()).ok()?;
+        Some(text.trim().parse().ok())
+    }
+
+    fn write_marker(&self, pid: u32) -> std::io::Result<()> {
+        write_atomic(&self.marker(), pid.to_string().as_bytes(), 0o644)
+    }
+}
+
+impl ProvisioningLock {
+    /// Registers this process as provisioning. Returns warnings to show the operator.
+    pub fn acquire(run_dir: &Path) -> std::io::Result<(Self, Vec<String>)> {
+        let me = ProcessId::current();
+        let guarded = Guarded::take(run_dir)?;
+        std::fs::write(guarded.holder_path(&me), me.pid.to_string())?;
+        let live = guarded.live_holders();
+        let mut warnings = Vec::new();
+        match guarded.marker_pid() {
+            Some(Some(pid)) if crate::host::process::pid_exists(pid) => {}
+            previous => {
+                if let Some(stale) = previous {
+                    let who = stale.map_or_else(|| "unreadable".to_string(), |p| format!("PID {p}"));
+                    warnings.push(format!("taking over stale provisioning lock ({who})"));
+                }
+                let owner = live.first().map_or(me.pid, |h| h.pid);
+                guarded.write_marker(owner)?;
+            }
+        }
+        Ok((Self { run_dir: run_dir.to_path_buf(), me, released: false }, warnings))
+    }
+
+    pub fn release(mut self) -> std::io::Result<()> {
+        self.released = true;
+        release(&self.run_dir, Some(&self.me))
+    }
+}
+
+impl Drop for ProvisioningLock {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = release(&self.run_dir, Some(&self.me));
+        }
+    }
+}
+
+/// Removes `me` (if any) and dead holders; removes the marker when no holder
+/// is left, or points it at a live holder. Also what gc runs to clear a lock
+/// left by a killed create.
+pub fn release(run_dir: &Path, me: Option<&ProcessId>) -> std::io::Result<()> {
+    if !run_dir.join(HOLDERS_DIR).exists() && !run_dir.join(LOCK_FILE).exists() {
+        return Ok(());
+    }
+    let guarded = Guarded::take(run_dir)?;
+    if let Some(me) = me {
+        let _ = std::fs::remove_file(guarded.holder_path(me));
+    }
+    let live = guarded.live_holders();
+    let marker_pid = guarded.marker_pid();
+    let marker_owner_live = matches!(marker_pid, Some(Some(pid)) if live.iter().any(|h| h.pid == pid));
+    let marker_foreign_live = matches!(marker_pid, Some(Some(pid))
+        if Some(pid) != me.map(|m| m.pid) && !live.iter().any(|h| h.pid == pid) && crate::host::process::pid_exists(pid));
+    match live.first() {
+        None if !marker_foreign_live => match std::fs::remove_file(guarded.marker()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        },
+        Some(next) if !marker_owner_live && !marker_foreign_live => guarded.write_marker(next.pid)?,
+        _ => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_exists_while_held_and_contains_a_pid() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run/blockhost");
+        let (lock, warnings) = ProvisioningLock::acquire(&run).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(std::fs::read_to_string(run.join(LOCK_FILE)).unwrap(), std::process::id().to_string());
+        lock.release().unwrap();
+        assert!(!run.join(LOCK_FILE).exists());
+    }
+
+    #[test]
+    fn shared_between_holders_in_one_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _) = ProvisioningLock::acquire(dir.path()).unwrap();
+        let (b, _) = ProvisioningLock::acquire(dir.path()).unwrap();
+        drop(a);
+        // Same PID: the holder file is shared, so the marker goes with the first release.
+        drop(b);
+        assert!(!dir.path().join(LOCK_FILE).exists());
+    }
+
+    #[test]
+    fn stale_marker_is_taken_over_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), dead.to_string()).unwrap();
+        let (lock, warnings) = ProvisioningLock::acquire(dir.path()).unwrap();
+        assert_eq!(warnings, [format!("taking over stale provisioning lock (PID {dead})")]);
+        assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), std::process::id().to_string());
+        drop(lock);
+        std::fs::write(dir.path().join(LOCK_FILE), "garbage").unwrap();
+        let (_lock, warnings) = ProvisioningLock::acquire(dir.path()).unwrap();
+        assert_eq!(warnings, ["taking over stale provisioning lock (unreadable)"]);
+    }
+
+    #[test]
+    fn release_clears_a_lock_left_by_a_killed_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = ProcessId { pid: child.id(), start_ticks: 1 };
+        child.wait().unwrap();
+        std::fs::create_dir_all(dir.path().join(HOLDERS_DIR)).unwrap();
+        std::fs::write(dir.path().join(HOLDERS_DIR).join(format!("{}-1", dead.pid)), "").unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), dead.pid.to_string()).unwrap();
+        release(dir.path(), None).unwrap();
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        assert_eq!(std::fs::read_dir(dir.path().join(HOLDERS_DIR)).unwrap().count(), 1, "only the guard remains");
+    }
+}

@@ -1,0 +1,87 @@
+//! The VM database (`vms.json`), byte-compatible with blockhost-common and shared
+//! with its Python and TypeScript readers and writers.
+//!
+//! Every mutation follows common's lock-file protocol: an exclusive `flock` on
+//! `<db_file>.lock` held across the whole read-modify-write, the new content
+//! written to a temp file in the same directory, fsynced and renamed over.
+//! Reads need no lock because writes are atomic renames.
+
+mod document;
+mod pending;
+
+pub use document::{Document, Registration, VmRecord};
+pub use pending::PendingCreate;
+
+use crate::host::atomic::{open_lock_file, write_atomic};
+use std::path::{Path, PathBuf};
+
+/// Group-readable (the `blockhost` group shares it), never world-readable.
+const DB_MODE: u32 = 0o640;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{path}: {1}", path = .0.display())]
+    Io(PathBuf, std::io::Error),
+    #[error("{path}: corrupt VM database ({1}); it was left untouched", path = .0.display())]
+    Corrupt(PathBuf, String),
+    #[error("VM {0} not found in the database")]
+    UnknownVm(String),
+    #[error("VM {0} already exists in the database (status: {1})")]
+    AlreadyExists(String, String),
+    #[error("VM {0} is being created by another process (PID {1})")]
+    CreateInProgress(String, u32),
+    #[error("the {0} pool is exhausted")]
+    PoolExhausted(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct VmDatabase {
+    path: PathBuf,
+    next_vmid_start: u64,
+}
+
+impl VmDatabase {
+    /// `next_vmid_start` seeds `next_vmid` when the file is first created
+    /// (the VMID range start, or 0 without one, as blockhost-common does).
+    pub fn new(path: impl Into<PathBuf>, next_vmid_start: u64) -> Self {
+        Self { path: path.into(), next_vmid_start }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_os_string();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// The current content; a missing file reads as an empty database.
+    pub fn read(&self) -> Result<Document, DbError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Document::parse(&text).map_err(|why| DbError::Corrupt(self.path.clone(), why)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Document::initial(self.next_vmid_start)),
+            Err(e) => Err(DbError::Io(self.path.clone(), e)),
+        }
+    }
+
+    /// Runs `mutate` under the exclusive lock and commits its changes atomically.
+    /// Nothing is written when `mutate` fails or changes nothing.
+    pub fn update<T>(&self, mutate: impl FnOnce(&mut Document) -> Result<T, DbError>) -> Result<T, DbError> {
+        let io = |e| DbError::Io(self.path.clone(), e);
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let lock = open_lock_file(&self.lock_path()).map_err(|e| DbError::Io(self.lock_path(), e))?;
+        lock.lock().map_err(|e| DbError::Io(self.lock_path(), e))?;
+        let exists = self.path.exists();
+        let mut doc = self.read()?;
+        let before = doc.clone();
+        let out = mutate(&mut doc)?;
+        if !exists || doc != before {
+            write_atomic(&self.path, doc.to_json().as_bytes(), DB_MODE).map_err(io)?;
+        }
+        Ok(out)
+    }
+}

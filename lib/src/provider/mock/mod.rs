@@ -1,0 +1,450 @@
+//! The deterministic mock backend, enabled only on explicit request. Its VMs,
+//! its own VM database and its caches live in files under its state directory
+//! (`<root>/var/lib/blockhost/mock`, or the user's data directory when no root
+//! is given), never in the production database. See `knobs` for fault injection.
+
+mod guest;
+mod knobs;
+mod rng;
+mod store;
+
+use super::registry::{OpenContext, ProviderModule};
+use super::*;
+use crate::host::cloud_init::seed_iso::{build_seed_iso, SeedFile};
+use crate::host::paths::HostPaths;
+use knobs::Knobs;
+use rng::{fraction, SplitMix64};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use store::{now_ms, MockPower, MockThrottle, MockVm, Store};
+
+pub const MODULE: ProviderModule =
+    ProviderModule { name: "mock", display_name: "Mock backend (deterministic, for tests and demos)", open };
+
+fn open(ctx: &OpenContext) -> Result<Box<dyn Provider>, ProviderError> {
+    let dir = state_dir(ctx.paths);
+    let knobs = Knobs::load(&dir).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    let provider = MockProvider { store: Store::open(&dir)?, rng: RefCell::new(SplitMix64::new(knobs.seed)), knobs };
+    provider.apply_named_drift()?;
+    Ok(Box::new(provider))
+}
+
+/// `<root>/var/lib/blockhost/mock` with an explicit root, else the user's data directory.
+pub fn state_dir(paths: &HostPaths) -> PathBuf {
+    if paths.is_explicit() {
+        return paths.state_dir().join("mock");
+    }
+    directories::ProjectDirs::from("org", "blockhost", "blockhost-provisioner")
+        .map_or_else(|| paths.state_dir().join("mock"), |d| d.data_dir().join("mock"))
+}
+
+struct MockProvider {
+    store: Store,
+    knobs: Knobs,
+    rng: RefCell<SplitMix64>,
+}
+
+impl MockProvider {
+    /// Latency, reachability and random transient errors, before every call.
+    fn call(&self, op: &str) -> Result<(), ProviderError> {
+        if self.knobs.latency_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.knobs.latency_ms));
+        }
+        if self.knobs.unreachable {
+            return Err(ProviderError::new(ErrorCode::Unavailable, "cannot connect to the mock hypervisor (injected)"));
+        }
+        if self.knobs.error_rate > 0.0 && self.rng.borrow_mut().next_f64() < self.knobs.error_rate {
+            return Err(ProviderError::new(ErrorCode::Unavailable, format!("mock: injected transient failure in {op}")));
+        }
+        Ok(())
+    }
+
+    /// Prologue of a mutation: fails without acting when the knob says the write is lost.
+    fn mutation(&self, op: &str) -> Result<(), ProviderError> {
+        self.call(op)?;
+        match self.knobs.ambiguous(op) {
+            Some(false) => Err(ProviderError::new(ErrorCode::Ambiguous, format!("mock: {op} timed out (injected, not performed)"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Epilogue of a performed mutation: reports a timeout when the knob says so.
+    fn performed(&self, op: &str) -> Result<(), ProviderError> {
+        match self.knobs.ambiguous(op) {
+            Some(true) => Err(ProviderError::new(ErrorCode::Ambiguous, format!("mock: {op} timed out (injected, performed)"))),
+            _ => Ok(()),
+        }
+    }
+
+    fn cpu_load(&self, vm: &MockVm) -> f64 {
+        let load = 0.05 + 0.25 * fraction(self.knobs.seed, &vm.name, "cpu");
+        vm.throttle.cpu_quota_percent.map_or(load, |q| load.min(q as f64 / 100.0))
+    }
+
+    fn cpu_ns(&self, vm: &MockVm, now: u64) -> u64 {
+        let running_ms = vm.booted_at_ms.map_or(0, |b| now.saturating_sub(b));
+        vm.cpu_ns_before_boot + (running_ms as f64 * 1e6 * f64::from(vm.vcpus) * self.cpu_load(vm)) as u64
+    }
+
+    fn power_down(&self, vm: &mut MockVm, now: u64) {
+        vm.cpu_ns_before_boot = self.cpu_ns(vm, now);
+        vm.booted_at_ms = None;
+        vm.shutdown_requested_ms = None;
+        vm.power = MockPower::ShutOff;
+    }
+
+    /// Applies a requested graceful shutdown once the guest has had its time.
+    fn settle(&self, mut vm: MockVm, now: u64) -> MockVm {
+        if let Some(requested) = vm.shutdown_requested_ms {
+            if !self.knobs.acpi_ignored && now >= requested + self.knobs.shutdown_delay_ms {
+                self.power_down(&mut vm, now);
+            }
+        }
+        vm
+    }
+
+    fn load(&self, name: &str) -> Result<MockVm, ProviderError> {
+        let vm = self.store.load(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        Ok(self.settle(vm, now_ms()))
+    }
+
+    /// Loads, changes and saves one VM under the mutation lock.
+    fn modify(&self, name: &str, change: impl FnOnce(&mut MockVm, u64) -> Result<(), ProviderError>) -> Result<(), ProviderError> {
+        let _lock = self.store.lock()?;
+        let mut vm = self.load(name)?;
+        change(&mut vm, now_ms())?;
+        self.store.save(&vm)
+    }
+
+    fn info(vm: &MockVm) -> VmInfo {
+        VmInfo { name: vm.name.clone(), state: vm.power.into(), vcpus: vm.vcpus, memory_mib: vm.memory_mib }
+    }
+
+    fn agent_answers(&self, vm: &MockVm, now: u64) -> bool {
+        !self.knobs.agent_dead
+            && vm.power == MockPower::Running
+            && vm.booted_at_ms.is_some_and(|b| now >= b + self.knobs.agent_delay_ms)
+    }
+
+    fn apply_named_drift(&self) -> Result<(), ProviderError> {
+        for (kind, name) in &self.knobs.drift {
+            let _lock = self.store.lock()?;
+            let Some(vm) = self.store.load(name)? else { continue };
+            let (now, mut vm) = (now_ms(), self.settle(vm, now_ms()));
+            match kind.as_str() {
+                "vanish" => self.store.remove(name)?,
+                "stop" => {
+                    self.power_down(&mut vm, now);
+                    self.store.save(&vm)?;
+                }
+                "pause" => {
+                    vm.power = MockPower::Paused;
+                    self.store.save(&vm)?;
+                }
+                _ => {
+                    if vm.power != MockPower::Running {
+                        vm.power = MockPower::Running;
+                        vm.booted_at_ms = Some(now);
+                        self.store.save(&vm)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// With probability `drift_rate`, one VM stops or vanishes behind our back.
+    fn random_drift(&self, vms: &mut Vec<MockVm>) -> Result<(), ProviderError> {
+        if vms.is_empty() || self.knobs.drift_rate <= 0.0 || self.rng.borrow_mut().next_f64() >= self.knobs.drift_rate {
+            return Ok(());
+        }
+        let mut rng = self.rng.borrow_mut();
+        let index = (rng.next_u64() % vms.len() as u64) as usize;
+        let _lock = self.store.lock()?;
+        if rng.next_u64() % 2 == 0 {
+            self.store.remove(&vms.remove(index).name)
+        } else {
+            self.power_down(&mut vms[index], now_ms());
+            self.store.save(&vms[index])
+        }
+    }
+
+    fn raw_stats(&self, vm: &MockVm, now: u64) -> RawStats {
+        let up_s = vm.booted_at_ms.map_or(0, |b| now.saturating_sub(b)) / 1000;
+        let f = |purpose| fraction(self.knobs.seed, &vm.name, purpose);
+        let mem_total_kib = vm.memory_mib * 1024;
+        let running = vm.power == MockPower::Running;
+        RawStats {
+            name: vm.name.clone(),
+            state: Some(vm.power.into()),
+            vcpus: vm.vcpus,
+            cpu_time_ns: self.cpu_ns(vm, now),
+            memory_total_kib: mem_total_kib,
+            memory_used_kib: if running { (mem_total_kib as f64 * (0.3 + 0.3 * f("mem"))) as u64 } else { 0 },
+            disk_capacity_bytes: vm.disk_gib << 30,
+            disk_rd_reqs: up_s * 40,
+            disk_wr_reqs: up_s * 25,
+            disk_rd_bytes: up_s * 40 * 4096,
+            disk_wr_bytes: up_s * 25 * 8192,
+            net_rx_bytes: up_s * (2000 + (f("rx") * 8000.0) as u64),
+            net_tx_bytes: up_s * (1000 + (f("tx") * 4000.0) as u64),
+            guest: self.agent_answers(vm, now).then(|| GuestStats {
+                root_used_bytes: Some((1200 + (f("disk") * 800.0) as u64) << 20),
+                uptime_seconds: Some(up_s),
+                net_connections: Some(1 + (f("conn") * 6.0) as u64),
+            }),
+        }
+    }
+}
+
+fn set_limit(slot: &mut Option<u64>, limit: Option<Limit>) {
+    match limit {
+        Some(Limit::Set(v)) => *slot = Some(v),
+        Some(Limit::Unlimited) => *slot = None,
+        None => {}
+    }
+}
+
+impl Provider for MockProvider {
+    fn name(&self) -> &'static str {
+        MODULE.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            guest_agent: true,
+            metrics: true,
+            throttle: true,
+            persistent_throttle: true,
+            idempotent_spawn: true,
+            template_build: true,
+            ..Capabilities::default()
+        }
+    }
+
+    fn private_state_dir(&self) -> Option<&std::path::Path> {
+        Some(self.store.dir())
+    }
+
+    fn detect(&self) -> bool {
+        true
+    }
+
+    fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
+        self.call("get")?;
+        match self.load(name) {
+            Ok(vm) => Ok(Some(Self::info(&vm))),
+            Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
+        self.call("list")?;
+        let now = now_ms();
+        let mut vms: Vec<MockVm> = self.store.load_all()?.into_iter().map(|vm| self.settle(vm, now)).collect();
+        self.random_drift(&mut vms)?;
+        Ok(vms.iter().map(Self::info).collect())
+    }
+
+    fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
+        self.call("stage_bootstrap")?;
+        let dir = self.store.seed_dir(name);
+        let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(fail)?;
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(fail)?;
+        let files = [
+            ("meta-data", bootstrap.meta_data.as_bytes()),
+            ("network-config", bootstrap.network_config.as_bytes()),
+            ("user-data", bootstrap.user_data.as_bytes()),
+        ];
+        let seed: Vec<SeedFile> = files.iter().map(|(name, data)| SeedFile { name, data }).collect();
+        let iso = build_seed_iso("cidata", &seed).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+        for (file, data) in files.iter().copied().chain([("cidata.iso", iso.as_slice())]) {
+            crate::host::atomic::write_atomic(&dir.join(file), data, 0o600).map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, spec: &VmSpec) -> Result<VmInfo, ProviderError> {
+        self.mutation("spawn")?;
+        let _lock = self.store.lock()?;
+        if let Some(existing) = self.store.load(&spec.name)? {
+            let same = existing.vcpus == spec.vcpus
+                && existing.memory_mib == spec.memory_mib
+                && existing.disk_gib == spec.disk_gib
+                && existing.bootstrap_sha256 == spec.bootstrap.sha256;
+            if !same {
+                return Err(ProviderError::new(ErrorCode::Conflict, format!("VM {} exists with another spec", spec.name)));
+            }
+            self.performed("spawn")?;
+            return Ok(Self::info(&self.settle(existing, now_ms())));
+        }
+        let template = std::fs::read_link(self.store.dir().join("templates/current"))
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned());
+        let vm = MockVm {
+            name: spec.name.clone(),
+            power: MockPower::ShutOff,
+            vcpus: spec.vcpus,
+            memory_mib: spec.memory_mib,
+            disk_gib: spec.disk_gib,
+            ipv4: spec.nic.as_ref().map(|n| n.ipv4.to_string()),
+            ipv6: spec.nic.as_ref().and_then(|n| n.ipv6).map(|v| v.to_string()),
+            bootstrap_format: spec.bootstrap.format.as_str().to_string(),
+            bootstrap_sha256: spec.bootstrap.sha256.clone(),
+            template,
+            booted_at_ms: None,
+            shutdown_requested_ms: None,
+            cpu_ns_before_boot: 0,
+            throttle: MockThrottle::default(),
+            users: guest::users_from_user_data(&spec.bootstrap.user_data),
+        };
+        self.store.save(&vm)?;
+        self.performed("spawn")?;
+        Ok(Self::info(&vm))
+    }
+
+    fn terminate(&self, name: &str) -> Result<(), ProviderError> {
+        self.mutation("terminate")?;
+        let _lock = self.store.lock()?;
+        self.store.remove(name)?;
+        self.performed("terminate")
+    }
+
+    fn start(&self, name: &str) -> Result<(), ProviderError> {
+        self.mutation("start")?;
+        self.modify(name, |vm, now| {
+            if vm.power != MockPower::Running {
+                vm.power = MockPower::Running;
+                vm.booted_at_ms = Some(now);
+            }
+            vm.shutdown_requested_ms = None;
+            Ok(())
+        })?;
+        self.performed("start")
+    }
+
+    fn shutdown(&self, name: &str) -> Result<(), ProviderError> {
+        self.mutation("shutdown")?;
+        self.modify(name, |vm, now| {
+            if vm.power != MockPower::Running {
+                return Err(ProviderError::new(ErrorCode::Conflict, format!("VM {} is not running", vm.name)));
+            }
+            vm.shutdown_requested_ms.get_or_insert(now);
+            Ok(())
+        })?;
+        self.performed("shutdown")
+    }
+
+    fn power_off(&self, name: &str) -> Result<(), ProviderError> {
+        self.mutation("power_off")?;
+        self.modify(name, |vm, now| {
+            if vm.power != MockPower::ShutOff {
+                self.power_down(vm, now);
+            }
+            Ok(())
+        })?;
+        self.performed("power_off")
+    }
+
+    fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
+        self.call("guest_ping")?;
+        Ok(self.agent_answers(&self.load(name)?, now_ms()))
+    }
+
+    fn guest_exec(&self, name: &str, command: &str, _timeout: std::time::Duration) -> Result<ExecOutput, ProviderError> {
+        self.call("guest_exec")?;
+        let _lock = self.store.lock()?;
+        let mut vm = self.load(name)?;
+        if vm.power != MockPower::Running {
+            return Err(ProviderError::new(ErrorCode::Conflict, format!("VM {name} is not running")));
+        }
+        if !self.agent_answers(&vm, now_ms()) {
+            return Err(ProviderError::new(ErrorCode::Unavailable, format!("the guest agent of VM {name} is not responding")));
+        }
+        let before = vm.users.clone();
+        let out = guest::run(command, name, &mut vm.users);
+        if vm.users != before {
+            self.store.save(&vm)?;
+        }
+        Ok(out)
+    }
+
+    fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
+        self.call("stats")?;
+        let now = now_ms();
+        Ok(self
+            .store
+            .load_all()?
+            .into_iter()
+            .filter(|vm| names.is_none_or(|n| n.contains(&vm.name)))
+            .map(|vm| self.raw_stats(&self.settle(vm, now), now))
+            .collect())
+    }
+
+    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
+        self.mutation("throttle")?;
+        self.modify(name, |vm, _| {
+            let t = &mut vm.throttle;
+            if let Some(shares) = change.cpu_shares {
+                t.cpu_shares = shares;
+            }
+            set_limit(&mut t.cpu_quota_percent, change.cpu_quota_percent);
+            set_limit(&mut t.bandwidth_in_kbps, change.bandwidth_in_kbps);
+            set_limit(&mut t.bandwidth_out_kbps, change.bandwidth_out_kbps);
+            set_limit(&mut t.iops_read, change.iops_read);
+            set_limit(&mut t.iops_write, change.iops_write);
+            Ok(())
+        })
+    }
+
+    fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
+        self.call("build_template")?;
+        let templates = self.store.dir().join("templates");
+        let current = templates.join("current");
+        let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", templates.display()));
+        if !options.force {
+            if let Ok(target) = std::fs::read_link(&current) {
+                progress(&format!("Current template {} is up to date (use --force to rebuild)", target.display()));
+                return Ok(TemplateBuild { path: templates.join(target), built: false });
+            }
+        }
+        std::fs::create_dir_all(&templates).map_err(fail)?;
+        let version = format!("mock-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
+        let staging = templates.join(format!(".staging-{}", std::process::id()));
+        let source = options.source.clone().unwrap_or_else(|| "debootstrap".into());
+        let suite = options.suite.clone().unwrap_or_else(|| "bookworm".into());
+        progress(&format!("[1/3] Preparing {suite} image from {source}"));
+        std::fs::create_dir_all(&staging).map_err(fail)?;
+        let manifest = serde_json::json!({
+            "version": version,
+            "source": source,
+            "suite": suite,
+            "packages": ["cloud-init", "qemu-guest-agent", "openssh-server", "sudo"],
+            "boot": "mock",
+            "built_at": crate::host::timestamp::format(&crate::host::timestamp::now()),
+        });
+        progress("[2/3] Writing template manifest");
+        crate::host::atomic::write_atomic(&staging.join("manifest.json"), manifest.to_string().as_bytes(), 0o644).map_err(fail)?;
+        let final_dir = templates.join(&version);
+        std::fs::rename(&staging, &final_dir).map_err(fail)?;
+        progress("[3/3] Switching the current template");
+        let link_tmp = templates.join(format!(".current-{}", std::process::id()));
+        let _ = std::fs::remove_file(&link_tmp);
+        std::os::unix::fs::symlink(&version, &link_tmp).map_err(fail)?;
+        std::fs::rename(&link_tmp, &current).map_err(fail)?;
+        Ok(TemplateBuild { path: final_dir, built: true })
+    }
+
+    fn before_step(&self, step: CreateStep) -> Result<(), ProviderError> {
+        if self.knobs.crash_step.as_deref() == Some(step.as_str()) {
+            // SAFETY: sending SIGKILL to ourselves; simulates a killed create.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
+        if self.knobs.fail_step.as_deref() == Some(step.as_str()) {
+            return Err(ProviderError::new(ErrorCode::Internal, format!("mock: injected failure at create step {}", step.as_str())));
+        }
+        Ok(())
+    }
+}

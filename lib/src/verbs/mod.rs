@@ -1,0 +1,106 @@
+//! One module per contract verb: validate → lock → act through the provider →
+//! record in the VM database → return a typed outcome. Printing and exit codes
+//! belong to the binaries.
+
+pub mod build_template;
+pub mod create;
+pub mod destroy;
+pub mod detect;
+pub mod gc;
+pub mod guest_exec;
+pub mod list;
+pub mod metrics;
+pub mod power;
+pub mod recover;
+pub mod resume;
+pub mod status;
+pub mod throttle;
+pub mod update_gecos;
+
+use crate::host::cloud_init::CloudInitError;
+use crate::host::config::{ConfigError, DbConfig};
+use crate::host::names::InvalidInput;
+use crate::host::paths::HostPaths;
+use crate::host::vmdb::{DbError, VmDatabase};
+use crate::provider::registry::{self, OpenContext, SelectError};
+use crate::provider::{Provider, ProviderError};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerbError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    CloudInit(#[from] CloudInitError),
+    #[error("VM {0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+}
+
+/// Reports progress lines (stderr in the binaries).
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
+/// The signal that asked this process to stop, if any (set by the binary's handler).
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicI32>);
+
+impl Interrupt {
+    pub fn flag(&self) -> Arc<AtomicI32> {
+        Arc::clone(&self.0)
+    }
+
+    pub fn check(&self) -> Result<(), VerbError> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            signal => Err(VerbError::Interrupted(signal)),
+        }
+    }
+}
+
+/// Everything a verb works with: the host's paths and configuration, the active
+/// provider, and the VM database that goes with it.
+pub struct Session {
+    pub paths: HostPaths,
+    pub config: DbConfig,
+    pub provider: Box<dyn Provider>,
+    pub db: VmDatabase,
+}
+
+impl Session {
+    /// Selects and opens the provider; `config_required` makes a missing db.yaml an error.
+    pub fn open(paths: HostPaths, mock_flag: bool, config_required: bool) -> Result<Self, VerbError> {
+        let module = registry::select(&paths, mock_flag)?;
+        let config = DbConfig::load(&paths, config_required)?;
+        let provider = (module.open)(&OpenContext { paths: &paths, config: &config })?;
+        let db_path = match provider.private_state_dir() {
+            Some(dir) => dir.join("vms.json"),
+            None => paths.host(&config.db_file),
+        };
+        let db = VmDatabase::new(db_path, config.vmid_range.map_or(0, |r| r.start));
+        Ok(Self { paths, config, provider, db })
+    }
+
+    /// Where per-VM host state lives (the provider's own directory for the mock).
+    pub fn state_dir(&self) -> PathBuf {
+        self.provider.private_state_dir().map_or_else(|| self.paths.state_dir(), PathBuf::from)
+    }
+
+    pub fn metrics_dir(&self) -> PathBuf {
+        self.state_dir().join("metrics")
+    }
+}

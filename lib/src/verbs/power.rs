@@ -1,0 +1,62 @@
+//! `start`, `stop` (graceful, bounded wait) and `kill` (immediate). Each is a
+//! no-op success when the VM is already in the target state.
+
+use super::{Session, VerbError};
+use crate::host::names;
+use crate::provider::{recovery, PowerState, VmInfo};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 45;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    AlreadyThere,
+}
+
+fn existing(session: &Session, name: &str) -> Result<VmInfo, VerbError> {
+    names::vm_name(name)?;
+    session.provider.get(name)?.ok_or_else(|| VerbError::NotFound(name.to_string()))
+}
+
+pub fn start(session: &Session, name: &str) -> Result<Outcome, VerbError> {
+    if existing(session, name)?.state == PowerState::Running {
+        return Ok(Outcome::AlreadyThere);
+    }
+    let provider = session.provider.as_ref();
+    recovery::power(provider, name, provider.start(name), |s| s == PowerState::Running)?;
+    Ok(Outcome::Done)
+}
+
+pub fn kill(session: &Session, name: &str) -> Result<Outcome, VerbError> {
+    if existing(session, name)?.state.is_off() {
+        return Ok(Outcome::AlreadyThere);
+    }
+    let provider = session.provider.as_ref();
+    recovery::power(provider, name, provider.power_off(name), PowerState::is_off)?;
+    Ok(Outcome::Done)
+}
+
+/// ACPI shutdown, then waits until the VM is off. Never forces it off: when the
+/// bound passes the VM is still running and that is reported.
+pub fn stop(session: &Session, name: &str, timeout: Duration) -> Result<Outcome, VerbError> {
+    if existing(session, name)?.state.is_off() {
+        return Ok(Outcome::AlreadyThere);
+    }
+    let provider = session.provider.as_ref();
+    recovery::resolve(provider.shutdown(name), || Ok(Some(())))?;
+    let started = Instant::now();
+    loop {
+        match provider.get(name)? {
+            None => return Ok(Outcome::Done),
+            Some(vm) if vm.state.is_off() => return Ok(Outcome::Done),
+            Some(_) if started.elapsed() >= timeout => {
+                return Err(VerbError::Failed(format!(
+                    "VM {name} did not shut down within {} s and is still running (blockhost-vm-kill forces it off)",
+                    timeout.as_secs()
+                )))
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(100).min(timeout.saturating_sub(started.elapsed()))),
+        }
+    }
+}

@@ -1,0 +1,527 @@
+"""Installer wizard plugin for the libvirt provisioner.
+
+Loaded by the BlockHost web installer through the manifest
+(``setup.wizard_module``, manifest ``name`` "libvirt", session key
+``libvirt``).  Exports used by the installer:
+
+``blueprint``
+    Flask blueprint ``provisioner_libvirt`` with the view ``wizard_libvirt``
+    at ``/wizard/libvirt`` (GET shows the form with defaults detected from
+    the host, POST validates and stores ``session["libvirt"]``).
+``get_finalization_steps()``
+    ``[(id, label, func[, hint]), ...]`` for ids ``storage``, ``network``,
+    ``db_config``, ``template``; each ``func(config)`` receives the installer
+    config whose ``config["provisioner"]`` is the session dict, and returns
+    ``(True, None)`` or ``(False, message)`` -- it never raises.
+``get_summary_data(session)``, ``get_summary_template()``, ``get_ui_params(session)``
+    Summary page support; the fragment reads ``provisioner_summary``.
+
+Session dict (``session["libvirt"]``): ``storage_pool``, ``storage_path``,
+``bridge``, ``ip_network`` ("10.20.0.0/24"), ``ip_start``, ``ip_end``,
+``gateway`` (full dotted IPv4 strings) and ``gc_grace_days`` (int).
+
+Unlike the upstream plugin, the IPv4 pool is derived from the LAN bridge the
+VMs are attached to, never from libvirt's NAT network ``default`` (which the
+``network`` step disables).
+
+All host paths go through ``BLOCKHOST_ROOT`` (see :mod:`.hostinfo`); all
+commands are argument lists executed through the module-level :func:`run`.
+"""
+
+import grp
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+
+from . import hostinfo, validate, yamlio
+
+log = logging.getLogger("blockhost.provisioner_libvirt")
+
+SESSION_KEY = "libvirt"
+VIRSH = ["virsh", "-c", "qemu:///system"]
+BLOCKHOST_USER = "blockhost"
+QEMU_GROUP = "libvirt-qemu"
+STATE_SUBDIRS = ("vms", "cloud-init", "templates", "template-packages", "metrics")
+DIR_MODE = 0o750
+DB_YAML_MODE = 0o640
+TEMPLATE_TIMEOUT = 30 * 60
+TEMPLATE_HINT = "(this may take several minutes)"
+
+blueprint = Blueprint("provisioner_libvirt", __name__, template_folder="templates")
+
+
+# --------------------------------------------------------------------------
+# command execution
+# --------------------------------------------------------------------------
+
+def run(cmd, timeout=120):
+    """Run *cmd* (an argument list, never a shell string).
+
+    Returns ``(returncode, stdout, stderr)`` with both outputs stripped; a
+    timeout yields rc 124 and a missing executable rc 127, never an exception.
+    Messages are forced to the C locale so answers can be matched.
+    """
+    if not isinstance(cmd, (list, tuple)) or not cmd or not all(isinstance(a, str) for a in cmd):
+        raise TypeError("run() needs a non-empty list of strings")
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    try:
+        proc = subprocess.run(
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return 124, "", "%s timed out after %s s" % (cmd[0], timeout)
+    except FileNotFoundError:
+        return 127, "", "%s: command not found" % cmd[0]
+    except OSError as exc:
+        return 126, "", "%s: %s" % (cmd[0], exc)
+    return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
+
+
+def _runner(cmd, timeout=120):
+    # late binding so a monkeypatched module-level ``run`` is honoured
+    return run(cmd, timeout=timeout)
+
+
+def _last_line(*texts):
+    for text in texts:
+        lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1]
+    return ""
+
+
+# --------------------------------------------------------------------------
+# wizard page
+# --------------------------------------------------------------------------
+
+FIELD_ORDER = validate.SESSION_KEYS
+
+
+def _next_endpoint():
+    for endpoint in ("wizard_connectivity", "wizard_ipv6"):
+        if endpoint in current_app.view_functions:
+            return endpoint
+    return None
+
+
+def _render(values, errors, detected, status=200):
+    return (
+        render_template(
+            "provisioner_libvirt/wizard.html",
+            values=values,
+            errors=errors,
+            detected=detected,
+        ),
+        status,
+    )
+
+
+@blueprint.route("/wizard/libvirt", methods=["GET", "POST"])
+def wizard_libvirt():
+    """Provisioner configuration page (GET form, POST validate + store)."""
+    if request.method == "GET":
+        detected = hostinfo.detect_defaults(_runner)
+        values = {k: detected[k] for k in FIELD_ORDER}
+        saved = session.get(SESSION_KEY)
+        if isinstance(saved, dict):
+            values.update({k: saved[k] for k in FIELD_ORDER if k in saved})
+        return _render(values, {}, detected)
+
+    submitted = {k: request.form.get(k, "") for k in FIELD_ORDER}
+    clean, errors = validate.validate_settings(submitted)
+    if not errors:
+        if hostinfo.list_bridges() and not hostinfo.is_bridge(clean["bridge"]):
+            errors["bridge"] = "%s is not a bridge on this host." % clean["bridge"]
+        else:
+            errors.update(
+                validate.host_address_conflicts(
+                    clean, hostinfo.global_ipv4(clean["bridge"], _runner)
+                )
+            )
+    if errors:
+        return _render(submitted, errors, hostinfo.detect_defaults(_runner), status=400)
+
+    endpoint = _next_endpoint()
+    if endpoint is None:
+        log.error("installer has neither wizard_connectivity nor wizard_ipv6")
+        return (
+            "Installer error: no next wizard step (wizard_connectivity or "
+            "wizard_ipv6) is registered.",
+            500,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
+    session[SESSION_KEY] = {k: clean[k] for k in FIELD_ORDER}
+    session.modified = True
+    return redirect(url_for(endpoint))
+
+
+# --------------------------------------------------------------------------
+# finalization helpers
+# --------------------------------------------------------------------------
+
+def _provisioner(config):
+    prov = config.get("provisioner") if isinstance(config, dict) else None
+    return prov if isinstance(prov, dict) else {}
+
+
+def _lookup_ids():
+    """(uid, gid, description) for the state directories, or (None, None, why)."""
+    try:
+        uid = pwd.getpwnam(BLOCKHOST_USER).pw_uid
+    except KeyError:
+        return None, None, "user %s does not exist" % BLOCKHOST_USER
+    for group in (QEMU_GROUP, BLOCKHOST_USER):
+        try:
+            return uid, grp.getgrnam(group).gr_gid, "%s:%s" % (BLOCKHOST_USER, group)
+        except KeyError:
+            continue
+    return None, None, "neither group %s nor %s exists" % (QEMU_GROUP, BLOCKHOST_USER)
+
+
+def _ensure_dir(path, uid, gid):
+    os.makedirs(path, exist_ok=True)
+    if uid is not None:
+        try:
+            os.chown(path, uid, gid)
+        except PermissionError:
+            if os.geteuid() == 0:
+                raise
+            log.warning("cannot chown %s (not running as root); skipped", path)
+    os.chmod(path, DIR_MODE)
+
+
+def _virsh(*args, timeout=60):
+    return run(VIRSH + list(args), timeout=timeout)
+
+
+def _tolerated(err, *phrases):
+    low = (err or "").lower()
+    return any(p in low for p in phrases)
+
+
+def _pool_target(pool):
+    rc, out, err = _virsh("pool-dumpxml", pool)
+    if rc != 0:
+        return None, _last_line(err, out) or "virsh pool-dumpxml failed"
+    try:
+        node = ET.fromstring(out).find("./target/path")
+    except ET.ParseError as exc:
+        return None, "cannot parse pool XML: %s" % exc
+    return (node.text or "").strip() if node is not None else "", None
+
+
+def _step(name, func, config):
+    try:
+        return func(config)
+    except Exception as exc:  # a step must never raise
+        log.exception("finalization step %s failed", name)
+        return False, "%s step failed: %s" % (name, exc)
+
+
+# --------------------------------------------------------------------------
+# finalization steps
+# --------------------------------------------------------------------------
+
+def _storage(config):
+    prov = _provisioner(config)
+    pool = prov.get("storage_pool", hostinfo.DEFAULT_STORAGE_POOL)
+    path = prov.get("storage_path", hostinfo.DEFAULT_STORAGE_PATH)
+    pool, err = validate._check_pool(pool if isinstance(pool, str) else "")
+    if err:
+        return False, err
+    path, err = validate._check_path(path if isinstance(path, str) else "")
+    if err:
+        return False, err
+
+    uid, gid, owner = _lookup_ids()
+    if uid is None:
+        log.warning("state directories: %s; ownership left unchanged", owner)
+    base = hostinfo.host_path("/var/lib/blockhost")
+    os.makedirs(base, exist_ok=True)
+    dirs = [os.path.join(base, d) for d in STATE_SUBDIRS]
+    pool_dir = hostinfo.host_path(path)
+    if pool_dir not in dirs:
+        dirs.append(pool_dir)
+    for d in dirs:
+        _ensure_dir(d, uid, gid)
+    log.info("state directories ready (%s, mode %o)", owner, DIR_MODE)
+
+    rc, out, err = _virsh("pool-define-as", pool, "dir", "--target", path)
+    if rc != 0 and not _tolerated(err, "already exists"):
+        return False, "Defining storage pool %s failed: %s" % (pool, _last_line(err, out))
+    target, err = _pool_target(pool)
+    if err:
+        return False, "Inspecting storage pool %s failed: %s" % (pool, err)
+    if target and target.rstrip("/") != path:
+        return False, (
+            "Storage pool %s already exists with target %s (wanted %s); "
+            "choose another pool name." % (pool, target, path)
+        )
+    rc, out, err = _virsh("pool-build", pool, timeout=120)
+    if rc != 0 and not _tolerated(err, "already exists"):
+        return False, "Building storage pool %s failed: %s" % (pool, _last_line(err, out))
+    rc, out, err = _virsh("pool-start", pool)
+    if rc != 0 and not _tolerated(err, "already active"):
+        return False, "Starting storage pool %s failed: %s" % (pool, _last_line(err, out))
+    rc, out, err = _virsh("pool-autostart", pool)
+    if rc != 0:
+        return False, "Enabling autostart of pool %s failed: %s" % (pool, _last_line(err, out))
+    rc, out, err = _virsh("pool-info", pool)
+    if rc != 0:
+        return False, "Storage pool %s is not usable: %s" % (pool, _last_line(err, out))
+    state = [ln for ln in out.splitlines() if ln.strip().lower().startswith("state:")]
+    if state and "running" not in state[0].lower():
+        return False, "Storage pool %s is not running (%s)." % (pool, state[0].strip())
+    # pool-build may have reset the mode of the target directory
+    _ensure_dir(pool_dir, uid, gid)
+    log.info("storage pool %s active at %s", pool, path)
+    return True, None
+
+
+def _resolve_bridge(prov):
+    bridge = prov.get("bridge")
+    if bridge:
+        if not hostinfo.valid_ifname(bridge):
+            return None, None, "Invalid bridge name in configuration."
+        addrs = hostinfo.global_ipv4(bridge, _runner)
+        return bridge, (addrs[0] if addrs else None), None
+    bridge, iface = hostinfo.detect_bridge(_runner)
+    if not bridge:
+        return None, None, "No bridge with an IPv4 address found on this host."
+    return bridge, iface, None
+
+
+def _virsh_info(cmd, name):
+    """Parse ``virsh net-info``/``pool-info`` into a lower-cased dict, or None."""
+    rc, out, _err = _virsh(cmd, name)
+    if rc != 0:
+        return None
+    info = {}
+    for line in out.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip().lower()] = v.strip()
+    return info
+
+
+def _network(config):
+    prov = _provisioner(config)
+    bridge, iface, err = _resolve_bridge(prov)
+    if err:
+        return False, err
+    if iface is None:
+        return False, "Bridge %s has no global IPv4 address." % bridge
+    if isinstance(config, dict) and isinstance(config.get("provisioner"), dict):
+        config["provisioner"]["bridge"] = bridge
+    log.info("bridge %s with %s", bridge, iface)
+
+    info = _virsh_info("net-info", "default")
+    if info is None:
+        log.info("libvirt network 'default' not defined; nothing to disable")
+        return True, None
+    if info.get("bridge") == bridge:
+        log.warning("libvirt network 'default' owns bridge %s; left untouched", bridge)
+        return True, None
+    if info.get("active") == "yes":
+        rc, out, err = _virsh("net-destroy", "default")
+        if rc != 0 and not _tolerated(err, "not active", "not found"):
+            return False, "Stopping libvirt network 'default' failed: %s" % _last_line(err, out)
+    if info.get("autostart") != "no":
+        rc, out, err = _virsh("net-autostart", "default", "--disable")
+        if rc != 0 and not _tolerated(err, "not active", "not found"):
+            return False, "Disabling libvirt network 'default' failed: %s" % _last_line(err, out)
+    return True, None
+
+
+def _settings_for_db(prov):
+    """Complete + validate the settings for db.yaml (detecting what is missing)."""
+    merged = dict(prov)
+    merged.setdefault("storage_pool", hostinfo.DEFAULT_STORAGE_POOL)
+    merged.setdefault("storage_path", hostinfo.DEFAULT_STORAGE_PATH)
+    merged.setdefault("gc_grace_days", hostinfo.DEFAULT_GC_GRACE_DAYS)
+    if not merged.get("bridge") or not merged.get("ip_network"):
+        detected = hostinfo.detect_defaults(_runner)
+        for key in validate.SESSION_KEYS:
+            if not merged.get(key) and detected.get(key) not in (None, ""):
+                merged[key] = detected[key]
+    return validate.validate_settings(merged, allow_short_hosts=True)
+
+
+def _write_atomic(path, text, mode, gid):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".db.yaml.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            if gid is not None:
+                try:
+                    os.fchown(fh.fileno(), -1, gid)
+                except PermissionError:
+                    if os.geteuid() == 0:
+                        raise
+                    log.warning("cannot chgrp %s (not running as root); skipped", path)
+            os.fsync(fh.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _db_config(config):
+    prov = _provisioner(config)
+    clean, errors = _settings_for_db(prov)
+    if errors:
+        return False, "Invalid provisioner settings: " + "; ".join(
+            "%s: %s" % (k, errors[k]) for k in sorted(errors)
+        )
+    path = hostinfo.host_path("/etc/blockhost/db.yaml")
+    previous = ""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            previous = fh.read()
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("cannot read existing %s: %s", path, exc)
+    ipv6_pool, ipv6_raw = yamlio.preserved_key(previous, "ipv6_pool")
+
+    doc = {
+        "db_file": hostinfo.DB_FILE,
+        "storage_pool": clean["storage_pool"],
+        "storage_path": clean["storage_path"],
+        "bridge": clean["bridge"],
+        "gc_grace_days": clean["gc_grace_days"],
+        "default_expiry_days": hostinfo.DEFAULT_EXPIRY_DAYS,
+        "ip_pool": {
+            "network": clean["ip_network"],
+            "start": clean["ip_start"],
+            "end": clean["ip_end"],
+            "gateway": clean["gateway"],
+        },
+    }
+    if ipv6_pool is not None:
+        doc["ipv6_pool"] = ipv6_pool
+    text = yamlio.render_db_yaml(doc, None if ipv6_pool is not None else ipv6_raw)
+    try:
+        gid = grp.getgrnam(BLOCKHOST_USER).gr_gid
+    except KeyError:
+        gid = None
+        log.warning("group %s does not exist; %s keeps the default group", BLOCKHOST_USER, path)
+    _write_atomic(path, text, DB_YAML_MODE, gid)
+    log.info("wrote %s", path)
+    return True, None
+
+
+def _template(config):
+    cmd = os.environ.get("BLOCKHOST_BUILD_TEMPLATE") or shutil.which("blockhost-build-template")
+    if not cmd:
+        return False, "blockhost-build-template not found in PATH."
+    rc, out, err = run([cmd], timeout=TEMPLATE_TIMEOUT)
+    if rc == 124:
+        return False, "Template build timed out after %d minutes." % (TEMPLATE_TIMEOUT // 60)
+    if rc != 0:
+        return False, "Template build failed: %s" % (
+            _last_line(err, out) or "exit status %d" % rc
+        )
+    log.info("template built: %s", _last_line(out))
+    return True, None
+
+
+def finalize_storage(config):
+    """Create the state directories and the libvirt dir storage pool."""
+    return _step("storage", _storage, config)
+
+
+def finalize_network(config):
+    """Check the bridge and disable libvirt's NAT network ``default`` if running."""
+    return _step("network", _network, config)
+
+
+def finalize_db_config(config):
+    """Write ``/etc/blockhost/db.yaml`` atomically (0640, group blockhost)."""
+    return _step("db_config", _db_config, config)
+
+
+def finalize_template(config):
+    """Build the base VM image with ``blockhost-build-template`` (30 min limit)."""
+    return _step("template", _template, config)
+
+
+def get_finalization_steps():
+    """Ordered finalization steps for the installer pipeline."""
+    return [
+        ("storage", "Configuring libvirt storage", finalize_storage),
+        ("network", "Configuring VM network bridge", finalize_network),
+        ("db_config", "Writing VM database configuration", finalize_db_config),
+        ("template", "Building VM template", finalize_template, TEMPLATE_HINT),
+    ]
+
+
+# --------------------------------------------------------------------------
+# summary / UI hooks
+# --------------------------------------------------------------------------
+
+def _session_dict(session_like):
+    if not hasattr(session_like, "get"):
+        return {}
+    data = session_like.get(SESSION_KEY)
+    if isinstance(data, dict):
+        return data
+    if "storage_pool" in session_like:  # already the provisioner dict
+        return session_like
+    return {}
+
+
+def get_summary_data(session_like):
+    """Values for the summary page; ``{}`` when the wizard step was not done."""
+    data = _session_dict(session_like)
+    if not data:
+        return {}
+    start, end = data.get("ip_start", ""), data.get("ip_end", "")
+    return {
+        "storage_pool": data.get("storage_pool", ""),
+        "storage_path": data.get("storage_path", ""),
+        "bridge": data.get("bridge", ""),
+        "ip_network": data.get("ip_network", ""),
+        "ip_start": start,
+        "ip_end": end,
+        "ip_range": "%s - %s" % (start, end) if start and end else "",
+        "gateway": data.get("gateway", ""),
+        "gc_grace_days": data.get("gc_grace_days", hostinfo.DEFAULT_GC_GRACE_DAYS),
+    }
+
+
+def get_summary_template():
+    """Template fragment rendering ``provisioner_summary``."""
+    return "provisioner_libvirt/summary.html"
+
+
+def get_ui_params(session_like=None):
+    """Extra parameters for the installer's core templates (``prov_ui``)."""
+    data = _session_dict(session_like) if session_like is not None else {}
+    path = data.get("storage_path") or hostinfo.DEFAULT_STORAGE_PATH
+    return {
+        "storage_hint": (
+            "VM disks live in the libvirt storage pool at %s "
+            "(set on the libvirt step)." % path
+        ),
+    }
