@@ -1,1 +1,1 @@
-fn main(){}
+fn main() -> std::process::ExitCode { blockhost_cli::commands::status::main() }

@@ -1,0 +1,1 @@
+fn main() -> std::process::ExitCode { blockhost_cli::commands::destroy::main() }

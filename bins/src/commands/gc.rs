@@ -1,0 +1,86 @@
+//! blockhost-vm-gc
+
+use crate::{fail, open_session, parse, stderr_progress};
+use clap::Parser;
+use provisioner::verbs::gc::{self, GcOptions, Item, ItemResult, Report};
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub const PROG: &str = "blockhost-vm-gc";
+
+/// Suspend expired VMs, destroy VMs suspended longer than the grace period. Dry run unless --execute.
+#[derive(Debug, Parser)]
+#[command(name = PROG, version, about)]
+pub struct Args {
+    /// Act; without it only report what would be done
+    #[arg(long)]
+    pub execute: bool,
+    /// Run only phase 1 (suspend expired VMs)
+    #[arg(long, conflicts_with = "destroy_only")]
+    pub suspend_only: bool,
+    /// Run only phase 2 (destroy VMs past the grace period)
+    #[arg(long)]
+    pub destroy_only: bool,
+    /// Days a VM stays suspended before it is destroyed [default: db.yaml gc_grace_days, else 7]
+    #[arg(long, value_name = "N")]
+    pub grace_days: Option<u32>,
+    /// Seconds to wait for each graceful shutdown before forcing the VM off
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub stop_timeout: u64,
+    /// Use the mock backend and its own database
+    #[arg(long)]
+    pub mock: bool,
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "candidate" } else { "candidates" }
+}
+
+fn print_phase(title: &str, verb: &str, done: &str, skipped_by: &str, items: Option<&Vec<Item>>) {
+    let Some(items) = items else {
+        println!("{title}: skipped ({skipped_by})");
+        return;
+    };
+    println!("{title}: {} {}", items.len(), plural(items.len()));
+    for item in items {
+        match &item.result {
+            ItemResult::WouldDo => println!("  {}: would {verb} ({})", item.name, item.reason),
+            ItemResult::Done(None) => println!("  {}: {done} ({})", item.name, item.reason),
+            ItemResult::Done(Some(note)) => println!("  {}: {done} ({}; {note})", item.name, item.reason),
+            ItemResult::Failed(error) => println!("  {}: FAILED ({}): {error}", item.name, item.reason),
+        }
+    }
+}
+
+pub fn print_report(report: &Report) {
+    let mode = if report.execute { "execute" } else { "dry run" };
+    println!("VM garbage collection: {mode}, grace period {} days", report.grace_days);
+    print_phase("Suspend", "suspend", "suspended", "--destroy-only", report.suspend.as_ref());
+    print_phase("Destroy", "destroy", "destroyed", "--suspend-only", report.destroy.as_ref());
+    if report.execute {
+        println!("Processed: {}, errors: {}", report.processed(), report.errors());
+    } else {
+        println!("Would process: {}", report.processed());
+    }
+}
+
+pub fn main() -> ExitCode {
+    let args = match parse::<Args>(PROG, 2) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let options = GcOptions {
+        execute: args.execute,
+        suspend_only: args.suspend_only,
+        destroy_only: args.destroy_only,
+        grace_days: args.grace_days,
+        stop_timeout: Duration::from_secs(args.stop_timeout),
+    };
+    match open_session(args.mock, false).and_then(|s| gc::run(&s, &options, &mut stderr_progress)) {
+        Ok(report) => {
+            print_report(&report);
+            if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(e) => fail(PROG, e),
+    }
+}

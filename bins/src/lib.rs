@@ -1,0 +1,54 @@
+//! Command-line front ends of the provisioner verbs: argument parsing (clap),
+//! printing the contract's outputs, and exit codes. The logic is in the library.
+
+pub mod commands;
+
+use clap::Parser;
+use provisioner::host::paths::HostPaths;
+use provisioner::verbs::{Session, VerbError};
+use std::process::ExitCode;
+
+/// Parses argv; `Err` carries the exit code once help or version was printed,
+/// or once `on_usage_error` has reported a usage error (given as one line).
+pub fn parse_with<A: Parser>(on_usage_error: impl FnOnce(String) -> ExitCode) -> Result<A, ExitCode> {
+    A::try_parse().map_err(|err| {
+        use clap::error::ErrorKind;
+        match err.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = err.print();
+                ExitCode::SUCCESS
+            }
+            _ => on_usage_error(usage_line(&err)),
+        }
+    })
+}
+
+/// Parses argv, reporting a usage error as `<prog>: <message>` with `usage_exit`.
+pub fn parse<A: Parser>(prog: &str, usage_exit: u8) -> Result<A, ExitCode> {
+    parse_with(|line| {
+        eprintln!("{prog}: {line}");
+        ExitCode::from(usage_exit)
+    })
+}
+
+/// The first line of clap's message without its `error: ` prefix.
+pub fn usage_line(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").trim().to_string()
+}
+
+pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {
+    Session::open(HostPaths::from_env(), mock, config_required)
+}
+
+/// One line on stderr, exit 1.
+pub fn fail(prog: &str, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{prog}: {message}");
+    ExitCode::FAILURE
+}
+
+/// Progress lines go to stderr; stdout carries only the contract's output.
+pub fn stderr_progress(line: &str) {
+    eprintln!("{line}");
+}
