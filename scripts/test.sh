@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every test of the project: Rust unit, in-process provider and CLI contract
+# tests, lints, and the Python plugin tests (pytest with a real Flask).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/toolchain.sh
+ensure_build_tools
+ensure_rust
+ensure_python_test_deps
+
+log "cargo clippy"
+if cargo clippy --version >/dev/null 2>&1; then
+    cargo clippy --quiet --workspace --all-targets -- -D warnings
+else
+    log "clippy is not installed: lint skipped"
+fi
+log "cargo test"
+cargo test --workspace 2>&1 | tee /tmp/blockhost-cargo-test.log | grep -E '^(test result|running|error|test .* FAILED|failures:)' || true
+status=${PIPESTATUS[0]}
+[ "$status" -eq 0 ] || { tail -n 80 /tmp/blockhost-cargo-test.log; exit "$status"; }
+
+log "pytest"
+python3 -m pytest -q tests/python
+
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' /tmp/blockhost-cargo-test.log | awk '{s+=$4} END {print s+0}')
+echo "Rust: $passed passed, 0 failed"
