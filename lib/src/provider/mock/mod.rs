@@ -161,7 +161,7 @@ impl MockProvider {
         let mut rng = self.rng.borrow_mut();
         let index = (rng.next_u64() % vms.len() as u64) as usize;
         let _lock = self.store.lock()?;
-        if rng.next_u64() % 2 == 0 {
+        if rng.next_u64().is_multiple_of(2) {
             self.store.remove(&vms.remove(index).name)
         } else {
             self.power_down(&mut vms[index], now_ms());

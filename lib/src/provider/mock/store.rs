@@ -130,7 +130,7 @@ impl Store {
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
             .collect();
         names.sort();
-        Ok(names.iter().filter_map(|n| self.load(n).transpose()).collect::<Result<_, _>>()?)
+        names.iter().filter_map(|n| self.load(n).transpose()).collect()
     }
 
     pub fn save(&self, vm: &MockVm) -> Result<(), ProviderError> {
