@@ -42,6 +42,17 @@ pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbEr
     Session::open(HostPaths::from_env(), mock, config_required)
 }
 
+/// Runs a verb against the session; its success is one line on stdout.
+pub fn run_printing(prog: &str, mock: bool, verb: impl FnOnce(&Session) -> Result<String, VerbError>) -> ExitCode {
+    match open_session(mock, false).and_then(|session| verb(&session)) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(prog, e),
+    }
+}
+
 /// One line on stderr, exit 1.
 pub fn fail(prog: &str, message: impl std::fmt::Display) -> ExitCode {
     eprintln!("{prog}: {message}");

@@ -1,6 +1,6 @@
 //! blockhost-vm-destroy
 
-use crate::{fail, open_session, parse};
+use crate::{parse, run_printing};
 use clap::Parser;
 use provisioner::verbs::destroy;
 use std::process::ExitCode;
@@ -20,11 +20,8 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match open_session(false, false).and_then(|s| destroy::run(&s, &args.name)) {
-        Ok(()) => {
-            println!("VM destroyed: {}", args.name);
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(PROG, e),
-    }
+    run_printing(PROG, false, |session| {
+        destroy::run(session, &args.name)?;
+        Ok(format!("VM destroyed: {}", args.name))
+    })
 }

@@ -1,6 +1,6 @@
 //! blockhost-vm-kill
 
-use crate::{fail, open_session, parse};
+use crate::{parse, run_printing};
 use clap::Parser;
 use provisioner::verbs::power::{self, Outcome};
 use std::process::ExitCode;
@@ -20,10 +20,10 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match open_session(false, false).and_then(|s| power::kill(&s, &args.name)) {
-        Ok(Outcome::Done) => println!("VM killed: {}", args.name),
-        Ok(Outcome::AlreadyThere) => println!("VM already stopped: {}", args.name),
-        Err(e) => return fail(PROG, e),
-    }
-    ExitCode::SUCCESS
+    run_printing(PROG, false, |session| {
+        Ok(match power::kill(session, &args.name)? {
+            Outcome::Done => format!("VM killed: {}", args.name),
+            Outcome::AlreadyThere => format!("VM already stopped: {}", args.name),
+        })
+    })
 }

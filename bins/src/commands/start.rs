@@ -1,6 +1,6 @@
 //! blockhost-vm-start
 
-use crate::{fail, open_session, parse};
+use crate::{parse, run_printing};
 use clap::Parser;
 use provisioner::verbs::power::{self, Outcome};
 use std::process::ExitCode;
@@ -20,10 +20,10 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match open_session(false, false).and_then(|s| power::start(&s, &args.name)) {
-        Ok(Outcome::Done) => println!("VM started: {}", args.name),
-        Ok(Outcome::AlreadyThere) => println!("VM already running: {}", args.name),
-        Err(e) => return fail(PROG, e),
-    }
-    ExitCode::SUCCESS
+    run_printing(PROG, false, |session| {
+        Ok(match power::start(session, &args.name)? {
+            Outcome::Done => format!("VM started: {}", args.name),
+            Outcome::AlreadyThere => format!("VM already running: {}", args.name),
+        })
+    })
 }

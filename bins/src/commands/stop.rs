@@ -1,6 +1,6 @@
 //! blockhost-vm-stop
 
-use crate::{fail, open_session, parse};
+use crate::{parse, run_printing};
 use clap::Parser;
 use provisioner::verbs::power::{self, Outcome, DEFAULT_STOP_TIMEOUT_SECS};
 use std::process::ExitCode;
@@ -24,10 +24,10 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    match open_session(false, false).and_then(|s| power::stop(&s, &args.name, Duration::from_secs(args.timeout))) {
-        Ok(Outcome::Done) => println!("VM stopped: {}", args.name),
-        Ok(Outcome::AlreadyThere) => println!("VM already stopped: {}", args.name),
-        Err(e) => return fail(PROG, e),
-    }
-    ExitCode::SUCCESS
+    run_printing(PROG, false, |session| {
+        Ok(match power::stop(session, &args.name, Duration::from_secs(args.timeout))? {
+            Outcome::Done => format!("VM stopped: {}", args.name),
+            Outcome::AlreadyThere => format!("VM already stopped: {}", args.name),
+        })
+    })
 }
