@@ -31,11 +31,15 @@ pub fn parse<A: Parser>(prog: &str, usage_exit: u8) -> Result<A, ExitCode> {
     })
 }
 
-/// The first line of clap's message without its `error: ` prefix.
+/// Clap's message as one line without its `error: ` prefix: the first paragraph,
+/// so "required arguments were not provided:" keeps the argument names.
 pub fn usage_line(err: &clap::Error) -> String {
     let text = err.render().to_string();
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
-    line.trim_start_matches("error: ").trim().to_string()
+    let paragraph: Vec<&str> =
+        text.lines().skip_while(|l| l.trim().is_empty()).take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+    let line = paragraph.join(" ");
+    let line = line.trim_start_matches("error: ");
+    if line.is_empty() { "invalid arguments".to_string() } else { line.to_string() }
 }
 
 pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {

@@ -122,7 +122,6 @@ fn bad_vm_names_are_refused_by_every_verb() {
 }
 
 #[test]
-#[ignore = "bug: blockhost-vm-status prints no diagnostic on stderr for an invalid VM name (0 lines, other verbs print 1)"]
 fn status_explains_an_invalid_name_on_stderr() {
     let root = root_with_vm();
     for name in bad_names() {

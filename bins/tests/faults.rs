@@ -260,7 +260,6 @@ fn failed_rollback_is_left_journalled_and_undone_by_gc() {
 }
 
 #[test]
-#[ignore = "bug: rollback of a lost spawn whose terminate is also lost drops the journal entry but leaves mock/seeds/<vm>"]
 fn lost_spawn_and_lost_terminate_leave_no_staged_bootstrap() {
     let root = base_root();
     let before = root.db_text();

@@ -24,13 +24,13 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let word = match open_session(false, false) {
+    let status = match open_session(false, false) {
         Ok(session) => status::run(&session, &args.name),
-        Err(e) => {
-            eprintln!("{PROG}: {e}");
-            UNKNOWN
-        }
+        Err(e) => status::Status::unknown(e.to_string()),
     };
-    println!("{word}");
+    if let Some(reason) = &status.reason {
+        eprintln!("{PROG}: {reason}");
+    }
+    println!("{}", status.word);
     ExitCode::SUCCESS
 }

@@ -39,6 +39,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     result
 }
 
+/// Removes the temp files that `write_atomic` left in `dir` when its process was
+/// killed (the writer's PID is part of the name and no longer runs). Returns how many.
+pub fn sweep_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().filter(|n| n.starts_with('.')).and_then(|n| n.strip_suffix(".tmp")) else { continue };
+        let mut parts = stem.rsplitn(3, '.');
+        let (_counter, pid) = (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok()));
+        if let Some(pid) = pid {
+            if !crate::host::process::pid_exists(pid) && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Opens (creating if needed) a lock file read-only, so any user who can read it
 /// can `flock` it: a lock file created by root must not lock out the `blockhost` user.
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
@@ -78,6 +97,21 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn sweeps_only_temps_of_dead_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let stale = dir.path().join(format!(".vms.json.{dead}.3.tmp"));
+        let live = dir.path().join(format!(".vms.json.{}.0.tmp", std::process::id()));
+        for path in [&stale, &live, &dir.path().join("vms.json")] {
+            std::fs::write(path, "x").unwrap();
+        }
+        assert_eq!(sweep_stale_temps(dir.path()), 1);
+        assert!(!stale.exists() && live.exists() && dir.path().join("vms.json").exists());
     }
 
     #[test]

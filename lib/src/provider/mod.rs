@@ -46,6 +46,10 @@ pub trait Provider {
 
     fn terminate(&self, name: &str) -> Result<(), ProviderError>;
 
+    /// What is left of a VM (its definition, disks, staged bootstrap), as
+    /// operator-readable descriptions; empty once `terminate` has fully succeeded.
+    fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError>;
+
     fn start(&self, name: &str) -> Result<(), ProviderError>;
 
     /// Sends the graceful (ACPI) shutdown request and returns; callers wait.

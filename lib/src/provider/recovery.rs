@@ -26,11 +26,13 @@ pub fn resolve<T>(
     }
 }
 
-/// Terminate that treats "already gone" as success and confirms ambiguous outcomes.
+/// Terminate that treats "already gone" as success and confirms ambiguous
+/// outcomes by checking that nothing of the VM is left (an absent VM alone does
+/// not prove its disks or staged bootstrap are gone).
 pub fn terminate(provider: &dyn Provider, name: &str) -> Result<(), ProviderError> {
     match provider.terminate(name) {
         Err(e) if e.code == ErrorCode::NotFound => Ok(()),
-        result => resolve(result, || Ok(provider.get(name)?.is_none().then_some(()))),
+        result => resolve(result, || Ok(provider.leftovers(name)?.is_empty().then_some(()))),
     }
 }
 

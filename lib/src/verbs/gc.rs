@@ -5,7 +5,8 @@
 //! and clears a provisioning lock left by a dead process.
 
 use super::{destroy, power, recover, Progress, Session, VerbError};
-use crate::host::{provisioning_lock, timestamp};
+use crate::host::{atomic, provisioning_lock, timestamp};
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -64,6 +65,11 @@ pub fn run(session: &Session, options: &GcOptions, progress: Progress) -> Result
         recover::stale_creates(session, progress)?;
         if let Err(e) = provisioning_lock::release(&session.paths.run_dir(), None) {
             progress(&format!("warning: cannot check the provisioning lock: {e}"));
+        }
+        let dirs = [session.db.path().parent().map(Path::to_path_buf), Some(session.metrics_dir())];
+        let swept: usize = dirs.iter().flatten().map(|d| atomic::sweep_stale_temps(d)).sum();
+        if swept > 0 {
+            progress(&format!("Removed {swept} temp file(s) left by killed writers"));
         }
     }
     let suspend = (!options.destroy_only).then(|| suspend_phase(session, options)).transpose()?;

@@ -312,6 +312,11 @@ impl Provider for MockProvider {
         self.performed("terminate")
     }
 
+    fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        self.call("leftovers")?;
+        Ok(self.store.files_of(name).iter().map(|p| p.display().to_string()).collect())
+    }
+
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         self.mutation("start")?;
         self.modify(name, |vm, now| {

@@ -90,6 +90,7 @@ impl Store {
             let path = dir.join(sub);
             std::fs::create_dir_all(&path).map_err(|e| internal("cannot create", &path, e))?;
         }
+        crate::host::atomic::sweep_stale_temps(&dir.join("domains"));
         Ok(Self { dir: dir.to_path_buf() })
     }
 
@@ -137,6 +138,11 @@ impl Store {
         let path = self.vm_path(&vm.name);
         let text = serde_json::to_string_pretty(vm).map_err(|e| internal("cannot encode", &path, e))?;
         write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| internal("cannot write", &path, e))
+    }
+
+    /// The VM's files that exist.
+    pub fn files_of(&self, name: &str) -> Vec<PathBuf> {
+        [self.vm_path(name), self.seed_dir(name)].into_iter().filter(|p| p.exists()).collect()
     }
 
     /// Removes the VM and its staged files; absent is fine.
