@@ -15,7 +15,8 @@ else
     log "clippy is not installed: lint skipped"
 fi
 log "cargo test"
-cargo test --workspace 2>&1 | tee /tmp/blockhost-cargo-test.log | grep -E '^(test result|running|error|test .* FAILED|failures:)' || true
+cargo test --workspace 2>&1 | tee /tmp/blockhost-cargo-test.log \
+    | grep -E '^(test result|running|error|test .* FAILED|failures:)' | grep -vE 'running 0 tests| 0 passed; 0 failed; 0 ignored' || true
 status=${PIPESTATUS[0]}
 [ "$status" -eq 0 ] || { tail -n 80 /tmp/blockhost-cargo-test.log; exit "$status"; }
 
