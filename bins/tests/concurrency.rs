@@ -2,7 +2,7 @@
 //! no mutation of the VM database is lost, and a name is created at most once.
 
 mod common;
-use common::{bin_path, set_record_field, Root, WALLET};
+use common::{set_record_field, Root, WALLET};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -24,13 +24,7 @@ fn pool_root(start: u8, end: u8) -> Root {
 
 /// One executable in `root` on the mock backend, no knobs, output captured.
 fn command(root: &Root, bin: &str) -> Command {
-    let mut cmd = Command::new(bin_path(bin));
-    cmd.env("BLOCKHOST_ROOT", root.dir.path()).env("BLOCKHOST_PROVIDER", "mock");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BLOCKHOST_MOCK_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = root.std_cmd(bin);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }

@@ -2,7 +2,7 @@
 //! database missing, torn or without a committed record, and gc cleans up after them.
 
 mod common;
-use common::{bin_path, Root, WALLET};
+use common::{Root, WALLET};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -42,13 +42,7 @@ fn big_root() -> Root {
 }
 
 fn command(root: &Root, bin: &str) -> Command {
-    let mut cmd = Command::new(bin_path(bin));
-    cmd.env("BLOCKHOST_ROOT", root.dir.path()).env("BLOCKHOST_PROVIDER", "mock");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BLOCKHOST_MOCK_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = root.std_cmd(bin);
     cmd.stdin(Stdio::null());
     cmd
 }

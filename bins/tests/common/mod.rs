@@ -65,8 +65,8 @@ impl Root {
     }
 
     /// One of the executables, on the mock backend, in this root, with no mock knobs set.
-    pub fn cmd(&self, bin: &str) -> Command {
-        let mut cmd = Command::new(bin_path(bin));
+    pub fn std_cmd(&self, bin: &str) -> std::process::Command {
+        let mut cmd = std::process::Command::new(bin_path(bin));
         cmd.env("BLOCKHOST_ROOT", self.dir.path()).env("BLOCKHOST_PROVIDER", "mock");
         for (key, _) in std::env::vars() {
             if key.starts_with("BLOCKHOST_MOCK_") {
@@ -74,6 +74,11 @@ impl Root {
             }
         }
         cmd
+    }
+
+    /// `std_cmd` wrapped for assert_cmd.
+    pub fn cmd(&self, bin: &str) -> Command {
+        Command::from_std(self.std_cmd(bin))
     }
 
     /// `create --apply` of `name`; panics unless it succeeds.
