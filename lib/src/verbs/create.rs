@@ -44,6 +44,20 @@ pub struct CreateResult {
 }
 
 impl CreateResult {
+    /// The result for a reservation: `vmid` is the numeric VMID when one was
+    /// allocated, else the VM name (as the libvirt provisioner reports it).
+    fn new(reserved: &PendingCreate, args: &CreateArgs, dry_run: bool) -> Self {
+        Self {
+            vm_name: reserved.name.clone(),
+            ip: reserved.ip.clone(),
+            ipv6: reserved.ipv6.clone().unwrap_or_default(),
+            vmid: if reserved.vmid > 0 { json!(reserved.vmid) } else { json!(reserved.name) },
+            nft_token_id: token_value(args.nft_token_id.as_deref()),
+            username: args.username.clone(),
+            dry_run,
+        }
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "status": "ok",
@@ -151,15 +165,7 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
     match built {
         Ok(()) => {
             progress(&format!("VM {name} created"));
-            Ok(CreateResult {
-                vm_name: name.clone(),
-                ip: entry.ip.clone(),
-                ipv6: entry.ipv6.clone().unwrap_or_default(),
-                vmid: if entry.vmid > 0 { json!(entry.vmid) } else { json!(name) },
-                nft_token_id: token_value(args.nft_token_id.as_deref()),
-                username: args.username.clone(),
-                dry_run: false,
-            })
+            Ok(CreateResult::new(&entry, args, false))
         }
         Err(error) => {
             progress(&format!("Create of {name} failed: {error}; rolling back"));
@@ -241,15 +247,7 @@ fn dry_run(
         plan.ip,
         plan.ipv6.as_deref().map(|v| format!(", IPv6 {v}")).unwrap_or_default()
     ));
-    Ok(CreateResult {
-        vm_name: name.to_string(),
-        ip: plan.ip,
-        ipv6: plan.ipv6.unwrap_or_default(),
-        vmid: if plan.vmid > 0 { json!(plan.vmid) } else { json!(name) },
-        nft_token_id: token_value(args.nft_token_id.as_deref()),
-        username: args.username.clone(),
-        dry_run: true,
-    })
+    Ok(CreateResult::new(&plan, args, true))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,7 @@
 
 use super::{power, Session, VerbError};
 use crate::host::names;
-use crate::host::timestamp::{self, Timestamp};
+use crate::host::timestamp::Timestamp;
 use chrono::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +42,4 @@ pub fn run(session: &Session, plan: &Plan) -> Result<(), VerbError> {
     let keep = plan.old_expiry == Some(plan.new_expiry);
     session.db.update(|doc| doc.mark_active(&plan.name, (!keep).then_some(plan.new_expiry)))?;
     Ok(())
-}
-
-pub fn describe(plan: &Plan) -> String {
-    timestamp::format(&plan.new_expiry)
 }
