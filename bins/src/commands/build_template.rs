@@ -31,7 +31,13 @@ pub fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let options = TemplateOptions { force: args.force, source: args.source, suite: args.suite, mirror: args.mirror };
+    let options = TemplateOptions {
+        force: args.force,
+        source: args.source,
+        suite: args.suite,
+        mirror: args.mirror,
+        ..TemplateOptions::default()
+    };
     match open_session(false, false).and_then(|s| build_template::run(&s, &options, &mut stderr_progress)) {
         Ok(build) if build.built => {
             println!("Template built successfully: {}", build.path.display());

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod error;
+pub mod libvirt;
 pub mod mock;
 pub mod recovery;
 pub mod registry;

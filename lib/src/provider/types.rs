@@ -173,6 +173,10 @@ pub struct TemplateOptions {
     pub source: Option<String>,
     pub suite: Option<String>,
     pub mirror: Option<String>,
+    /// Expected SHA-256 or SHA-512 (hex) of a downloaded cloud image.
+    pub checksum: Option<String>,
+    /// Remove the templates that no VM uses any more (never the current one).
+    pub prune: bool,
 }
 
 /// Where a built template landed.

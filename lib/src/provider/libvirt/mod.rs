@@ -1,0 +1,3 @@
+//! The libvirt/KVM backend.
+
+pub mod template;
