@@ -47,3 +47,9 @@ ensure_python_test_deps() {
     python3 -m pip install --quiet -r tests/python/requirements.txt >&2 \
         || python3 -m pip install --quiet --break-system-packages -r tests/python/requirements.txt >&2
 }
+
+# libvirt's C library and headers: the `virt` crate links against them.
+ensure_libvirt_dev() {
+    pkg-config --exists libvirt 2>/dev/null && return 0
+    apt_install libvirt-dev pkg-config
+}
