@@ -141,7 +141,8 @@ fn sigkilled_writers_never_corrupt_or_lose_committed_records() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.below(16)));
+        // Up to 40 ms: past the start-up of an executable that loads libvirt, into the create itself.
+        std::thread::sleep(Duration::from_millis(rng.below(40)));
         child.kill().expect("SIGKILL");
         let status = child.wait().unwrap();
         if status.code().is_none() {

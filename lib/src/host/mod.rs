@@ -11,6 +11,7 @@ pub mod paths;
 pub mod pools;
 pub mod process;
 pub mod provisioning_lock;
+pub mod root_agent;
 pub mod pyjson;
 pub mod timestamp;
 pub mod vmdb;

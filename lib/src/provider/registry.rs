@@ -1,7 +1,7 @@
 //! The compiled-in provider modules and the rule that picks the active one:
 //! `BLOCKHOST_PROVIDER`, else `--mock`, else the installed manifest's `name`.
 
-use super::{mock, Provider, ProviderError};
+use super::{libvirt, mock, Provider, ProviderError};
 use crate::host::config::DbConfig;
 use crate::host::paths::HostPaths;
 
@@ -18,7 +18,7 @@ pub struct ProviderModule {
     pub open: fn(&OpenContext) -> Result<Box<dyn Provider>, ProviderError>,
 }
 
-pub const MODULES: &[ProviderModule] = &[mock::MODULE];
+pub const MODULES: &[ProviderModule] = &[libvirt::MODULE, mock::MODULE];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SelectError {

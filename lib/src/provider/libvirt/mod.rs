@@ -1,3 +1,332 @@
-//! The libvirt/KVM backend.
+//! The libvirt/KVM backend: domains defined from the deployment profile and
+//! the current template, a qcow2 overlay and a NoCloud seed per VM, the QEMU
+//! guest agent, bulk statistics and persistent throttles.
 
+mod agent;
+mod domain_xml;
+mod errors;
+mod ffi;
+mod host_files;
+mod profile;
+mod routes;
+mod stats;
 pub mod template;
+mod tuning;
+mod vm_files;
+
+use super::registry::{OpenContext, ProviderModule};
+use super::*;
+use crate::host::paths::HostPaths;
+use crate::host::root_agent::RootAgent;
+use domain_xml::{read_back, DomainPlan};
+use errors::{is_not_found, read_error, write_error};
+use profile::Profile;
+use std::cell::OnceCell;
+use template::TemplateStore;
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::sys;
+use vm_files::{VmFiles, VmRecord};
+
+pub use profile::kvm_usable;
+
+pub const MODULE: ProviderModule = ProviderModule { name: "libvirt", display_name: "libvirt/KVM + cloud-init", open };
+
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+/// Bound on the in-guest figures of metrics, per VM (VMs are asked in parallel).
+const GUEST_STATS_BOUND: Duration = Duration::from_secs(2);
+const ROOT_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn open(ctx: &OpenContext) -> Result<Box<dyn Provider>, ProviderError> {
+    Ok(Box::new(LibvirtProvider::new(ctx.paths, Profile::load(ctx.paths, ctx.config)?)))
+}
+
+pub struct LibvirtProvider {
+    paths: HostPaths,
+    profile: Profile,
+    templates: TemplateStore,
+    root_agent: RootAgent,
+    /// Opened on first use, so verbs that need no hypervisor work without one.
+    conn: OnceCell<Connect>,
+}
+
+impl LibvirtProvider {
+    fn new(paths: &HostPaths, profile: Profile) -> Self {
+        // libvirt's default handler prints every error; ours are returned instead.
+        virt::error::clear_error_callback();
+        Self {
+            paths: paths.clone(),
+            profile,
+            templates: TemplateStore::new(paths),
+            root_agent: RootAgent::new(paths, ROOT_AGENT_TIMEOUT),
+            conn: OnceCell::new(),
+        }
+    }
+
+    fn conn(&self) -> Result<&Connect, ProviderError> {
+        if let Some(conn) = self.conn.get() {
+            return Ok(conn);
+        }
+        let conn = Connect::open(Some(&self.profile.uri)).map_err(|e| {
+            ProviderError::new(ErrorCode::Unavailable, format!("cannot connect to libvirt at {}: {}", self.profile.uri, e.message()))
+        })?;
+        Ok(self.conn.get_or_init(|| conn))
+    }
+
+    fn lookup(&self, name: &str) -> Result<Option<Domain>, ProviderError> {
+        match self.conn()?.lookup_domain_by_name(name) {
+            Ok(domain) => Ok(Some(domain)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(read_error(&format!("looking up {name}"), &e)),
+        }
+    }
+
+    fn domain(&self, name: &str) -> Result<Domain, ProviderError> {
+        self.lookup(name)?.ok_or_else(|| ProviderError::not_found(name))
+    }
+
+    fn files(&self, name: &str) -> VmFiles {
+        VmFiles::new(&self.paths, name)
+    }
+
+    /// A domain is ours when this provisioner (or the upstream one) made its disk.
+    fn is_ours(&self, name: &str) -> bool {
+        let files = self.files(name);
+        files.record.exists() || files.overlay.exists()
+    }
+
+    fn info(name: &str, domain: &Domain) -> Result<VmInfo, ProviderError> {
+        let context = format!("reading the state of {name}");
+        let info = domain.info().map_err(|e| read_error(&context, &e))?;
+        Ok(VmInfo {
+            name: name.to_string(),
+            state: stats::power_state(info.state.to_raw()),
+            vcpus: info.nr_virt_cpu,
+            memory_mib: info.max_mem / 1024,
+        })
+    }
+
+    fn defined(name: &str, domain: &Domain, flags: sys::virDomainXMLFlags) -> Result<domain_xml::DefinedDomain, ProviderError> {
+        let xml = domain.xml_desc(flags).map_err(|e| read_error(&format!("reading the definition of {name}"), &e))?;
+        read_back(&xml).map_err(|e| ProviderError::new(ErrorCode::Internal, format!("{name}: {e}")))
+    }
+
+    fn define(&self, spec: &VmSpec, files: &VmFiles) -> Result<(), ProviderError> {
+        let template = self.templates.current()?.ok_or_else(|| {
+            ProviderError::new(ErrorCode::InvalidSpec, "there is no VM template yet; run blockhost-build-template")
+        })?;
+        host_files::create_overlay(&self.paths, &files.overlay, &template.image_path(), spec.disk_gib)?;
+        VmRecord {
+            bridge: spec.nic.as_ref().map(|n| n.bridge.clone()),
+            ipv6: spec.nic.as_ref().and_then(|n| n.ipv6),
+            mac: spec.nic.as_ref().map(|n| n.mac.clone()),
+            template: template.dir.clone(),
+        }
+        .save(&files.record)?;
+        let xml = DomainPlan {
+            name: &spec.name,
+            vcpus: spec.vcpus,
+            memory_mib: spec.memory_mib,
+            accelerator: self.profile.accelerator,
+            machine: self.profile.machine.as_deref(),
+            template: &template,
+            overlay: &files.overlay,
+            seed_iso: &files.seed_iso,
+            console_log: &files.console_log,
+            nic: spec.nic.as_ref(),
+            fingerprint: &domain_xml::fingerprint(spec),
+        }
+        .to_xml();
+        let context = format!("defining {}", spec.name);
+        let domain = self.conn()?.define_domain_xml_flags(&xml, sys::VIR_DOMAIN_DEFINE_VALIDATE).map_err(|e| write_error(&context, &e))?;
+        domain.set_autostart(true).map_err(|e| write_error(&format!("enabling autostart of {}", spec.name), &e))
+    }
+
+    fn undefine(name: &str, domain: &Domain) -> Result<(), ProviderError> {
+        if domain.is_active().unwrap_or(true) {
+            match domain.destroy() {
+                Err(e) if read_error("", &e).code != ErrorCode::Conflict => return Err(write_error(&format!("stopping {name}"), &e)),
+                _ => {}
+            }
+        }
+        let flags = sys::VIR_DOMAIN_UNDEFINE_NVRAM | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
+        let result = domain.undefine_flags(flags).or_else(|e| match read_error("", &e).code {
+            // Drivers without NVRAM support reject the flag itself.
+            ErrorCode::Unsupported | ErrorCode::InvalidSpec => domain.undefine(),
+            _ => Err(e),
+        });
+        match result {
+            Err(e) if !is_not_found(&e) => Err(write_error(&format!("undefining {name}"), &e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Provider for LibvirtProvider {
+    fn name(&self) -> &'static str {
+        MODULE.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            guest_agent: true,
+            metrics: true,
+            throttle: true,
+            persistent_throttle: true,
+            idempotent_spawn: true,
+            custom_networking: true,
+            template_build: true,
+            ..Capabilities::default()
+        }
+    }
+
+    fn detect(&self) -> bool {
+        self.conn().ok().and_then(|c| c.driver_type().ok()).is_some_and(|t| t.eq_ignore_ascii_case("QEMU"))
+    }
+
+    fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
+        self.lookup(name)?.map(|d| Self::info(name, &d)).transpose()
+    }
+
+    fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
+        let domains = self.conn()?.list_all_domains(0).map_err(|e| read_error("listing domains", &e))?;
+        let mut out = Vec::new();
+        for domain in domains {
+            let name = domain.name().map_err(|e| read_error("listing domains", &e))?;
+            if !self.is_ours(&name) {
+                continue;
+            }
+            match Self::info(&name, &domain) {
+                Ok(info) => out.push(info),
+                // Undefined between the listing and the query.
+                Err(e) if e.code == ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
+        host_files::write_seed(&self.paths, &self.files(name), bootstrap)
+    }
+
+    fn spawn(&self, spec: &VmSpec) -> Result<VmInfo, ProviderError> {
+        if let Some(domain) = self.lookup(&spec.name)? {
+            let defined = Self::defined(&spec.name, &domain, sys::VIR_DOMAIN_XML_INACTIVE)?;
+            if defined.fingerprint != Some(domain_xml::fingerprint(spec)) {
+                return Err(ProviderError::new(ErrorCode::Conflict, format!("a domain named {} already exists", spec.name)));
+            }
+            return Self::info(&spec.name, &domain);
+        }
+        self.define(spec, &self.files(&spec.name))?;
+        Self::info(&spec.name, &self.domain(&spec.name)?)
+    }
+
+    fn terminate(&self, name: &str) -> Result<(), ProviderError> {
+        let files = self.files(name);
+        let record = VmRecord::load(&files.record)?;
+        if let Some(domain) = self.lookup(name)? {
+            Self::undefine(name, &domain)?;
+        }
+        for path in [&files.overlay, &files.seed_dir, &files.console_log] {
+            host_files::remove(path)?;
+        }
+        if let Some(record) = record {
+            routes::remove(&self.root_agent, name, &record)?;
+        }
+        host_files::remove(&files.record)
+    }
+
+    fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        let files = self.files(name);
+        let mut left = Vec::new();
+        if self.lookup(name)?.is_some() {
+            left.push(format!("libvirt domain {name}"));
+        }
+        for path in [&files.overlay, &files.seed_dir, &files.console_log, &files.record] {
+            if path.exists() {
+                left.push(path.display().to_string());
+            }
+        }
+        Ok(left)
+    }
+
+    fn start(&self, name: &str) -> Result<(), ProviderError> {
+        let domain = self.domain(name)?;
+        domain.create().map_err(|e| write_error(&format!("starting {name}"), &e))?;
+        if let Some(record) = VmRecord::load(&self.files(name).record)? {
+            routes::add(&self.root_agent, name, &record)?;
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self, name: &str) -> Result<(), ProviderError> {
+        self.domain(name)?.shutdown().map_err(|e| write_error(&format!("shutting down {name}"), &e))
+    }
+
+    fn power_off(&self, name: &str) -> Result<(), ProviderError> {
+        self.domain(name)?.destroy().map_err(|e| write_error(&format!("powering off {name}"), &e))
+    }
+
+    fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
+        agent::ping(&self.domain(name)?, PING_TIMEOUT)
+    }
+
+    fn guest_exec(&self, name: &str, command: &str, timeout: Duration) -> Result<ExecOutput, ProviderError> {
+        agent::exec(&self.domain(name)?, command, timeout)
+    }
+
+    fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
+        let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT;
+        let records = match names {
+            None => ffi::all_domain_stats(self.conn()?, stats::METRICS_GROUPS, flags)
+                .map_err(|e| read_error("reading domain statistics", &e))?
+                .into_iter()
+                .filter(|r| self.is_ours(&r.domain))
+                .collect(),
+            Some(names) => {
+                let mut domains = Vec::new();
+                for name in names {
+                    domains.extend(self.lookup(name)?);
+                }
+                ffi::domain_list_stats(&domains, stats::METRICS_GROUPS, flags).map_err(|e| read_error("reading domain statistics", &e))?
+            }
+        };
+        let mut out: Vec<RawStats> = records.iter().map(stats::raw_stats).collect();
+        self.add_guest_stats(&mut out)?;
+        Ok(out)
+    }
+
+    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
+        let domain = self.domain(name)?;
+        let running = Self::info(name, &domain)?.state == PowerState::Running;
+        let defined = Self::defined(name, &domain, sys::VIR_DOMAIN_XML_INACTIVE)?;
+        tuning::apply(&domain, running, defined.macs.first().map(String::as_str), change)
+    }
+
+    fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
+        self.templates.build(options, progress)
+    }
+}
+
+impl LibvirtProvider {
+    /// Asks every running VM's agent in parallel, so a dead agent costs its
+    /// own VM the bound and the others nothing.
+    fn add_guest_stats(&self, stats: &mut [RawStats]) -> Result<(), ProviderError> {
+        let conn = self.conn()?;
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = stats
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.state == Some(PowerState::Running))
+                .filter_map(|(i, s)| conn.lookup_domain_by_name(&s.name).ok().map(|d| (i, d)))
+                .map(|(i, domain)| (i, scope.spawn(move || agent::guest_stats(&domain, GUEST_STATS_BOUND))))
+                .collect();
+            for (i, worker) in workers {
+                stats[i].guest = worker.join().ok().filter(|g| *g != GuestStats::default());
+            }
+        });
+        Ok(())
+    }
+}

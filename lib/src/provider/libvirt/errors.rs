@@ -1,0 +1,136 @@
+//! The one reviewed table that maps libvirt error numbers onto the provider
+//! error taxonomy. Whether an error is worth retrying follows from the code;
+//! whether a failed write may still have happened is decided here too.
+
+use crate::provider::{ErrorCode, ProviderError};
+use virt::sys;
+
+/// How a libvirt error number is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Class {
+    code: ErrorCode,
+    /// The request may have reached the daemon and acted before the error
+    /// (connection dropped mid-call, timeout): a failed write is ambiguous.
+    outcome_unknown: bool,
+}
+
+const fn class(code: ErrorCode, outcome_unknown: bool) -> Class {
+    Class { code, outcome_unknown }
+}
+
+fn classify(number: sys::virErrorNumber) -> Class {
+    use ErrorCode::*;
+    match number {
+        sys::VIR_ERR_NO_DOMAIN | sys::VIR_ERR_NO_STORAGE_VOL | sys::VIR_ERR_NO_NETWORK | sys::VIR_ERR_NO_DOMAIN_SNAPSHOT => {
+            class(NotFound, false)
+        }
+        sys::VIR_ERR_DOM_EXIST | sys::VIR_ERR_STORAGE_VOL_EXIST | sys::VIR_ERR_OPERATION_INVALID => class(Conflict, false),
+        // Never reached the daemon: nothing happened.
+        sys::VIR_ERR_NO_CONNECT | sys::VIR_ERR_INVALID_CONN | sys::VIR_ERR_NO_SERVER => class(Unavailable, false),
+        // The connection broke or the call timed out after it was sent.
+        sys::VIR_ERR_RPC | sys::VIR_ERR_SYSTEM_ERROR | sys::VIR_ERR_OPERATION_TIMEOUT | sys::VIR_ERR_OPERATION_ABORTED => {
+            class(Unavailable, true)
+        }
+        sys::VIR_ERR_RESOURCE_BUSY => class(Unavailable, false),
+        sys::VIR_ERR_AGENT_UNRESPONSIVE | sys::VIR_ERR_AGENT_UNSYNCED | sys::VIR_ERR_AGENT_COMMAND_TIMEOUT => {
+            class(Unavailable, true)
+        }
+        sys::VIR_ERR_AUTH_FAILED
+        | sys::VIR_ERR_AUTH_CANCELLED
+        | sys::VIR_ERR_AUTH_UNAVAILABLE
+        | sys::VIR_ERR_OPERATION_DENIED
+        | sys::VIR_ERR_ACCESS_DENIED => class(Auth, false),
+        sys::VIR_ERR_NO_MEMORY => class(Capacity, false),
+        sys::VIR_ERR_XML_ERROR
+        | sys::VIR_ERR_XML_DETAIL
+        | sys::VIR_ERR_XML_INVALID_SCHEMA
+        | sys::VIR_ERR_INVALID_ARG
+        | sys::VIR_ERR_INVALID_MAC
+        | sys::VIR_ERR_CONFIG_UNSUPPORTED
+        | sys::VIR_ERR_CPU_INCOMPATIBLE
+        | sys::VIR_ERR_NO_OS
+        | sys::VIR_ERR_NO_KERNEL
+        | sys::VIR_ERR_NO_SOURCE
+        | sys::VIR_ERR_NO_TARGET
+        | sys::VIR_ERR_NO_NAME => class(InvalidSpec, false),
+        sys::VIR_ERR_NO_SUPPORT | sys::VIR_ERR_OPERATION_UNSUPPORTED | sys::VIR_ERR_ARGUMENT_UNSUPPORTED => {
+            class(Unsupported, false)
+        }
+        _ => class(Internal, false),
+    }
+}
+
+fn raw_number(err: &virt::error::Error) -> sys::virErrorNumber {
+    err.code().to_raw()
+}
+
+/// A libvirt error from a read or an idempotent probe.
+pub fn read_error(context: &str, err: &virt::error::Error) -> ProviderError {
+    ProviderError::new(classify(raw_number(err)).code, format!("{context}: {}", err.message()))
+}
+
+/// A libvirt error from a write: an error after which the write may still have
+/// happened is `Ambiguous`, so the caller reads the state back.
+pub fn write_error(context: &str, err: &virt::error::Error) -> ProviderError {
+    let class = classify(raw_number(err));
+    let code = if class.outcome_unknown { ErrorCode::Ambiguous } else { class.code };
+    ProviderError::new(code, format!("{context}: {}", err.message()))
+}
+
+pub fn is_not_found(err: &virt::error::Error) -> bool {
+    classify(raw_number(err)).code == ErrorCode::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_things_are_not_found() {
+        for n in [sys::VIR_ERR_NO_DOMAIN, sys::VIR_ERR_NO_STORAGE_VOL, sys::VIR_ERR_NO_NETWORK] {
+            assert_eq!(classify(n).code, ErrorCode::NotFound, "{n}");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_daemon_is_retryable_and_never_ambiguous() {
+        for n in [sys::VIR_ERR_NO_CONNECT, sys::VIR_ERR_INVALID_CONN, sys::VIR_ERR_NO_SERVER] {
+            let c = classify(n);
+            assert_eq!(c.code, ErrorCode::Unavailable);
+            assert!(c.code.retryable());
+            assert!(!c.outcome_unknown, "{n}: a call that never left cannot have acted");
+        }
+    }
+
+    #[test]
+    fn a_broken_connection_makes_writes_ambiguous() {
+        for n in [sys::VIR_ERR_RPC, sys::VIR_ERR_SYSTEM_ERROR, sys::VIR_ERR_OPERATION_TIMEOUT, sys::VIR_ERR_AGENT_COMMAND_TIMEOUT] {
+            assert!(classify(n).outcome_unknown, "{n}");
+            assert_eq!(classify(n).code, ErrorCode::Unavailable, "{n}: reads are simply retryable");
+        }
+    }
+
+    #[test]
+    fn permanent_errors_are_not_retryable() {
+        let permanent = [
+            (sys::VIR_ERR_XML_ERROR, ErrorCode::InvalidSpec),
+            (sys::VIR_ERR_CONFIG_UNSUPPORTED, ErrorCode::InvalidSpec),
+            (sys::VIR_ERR_AUTH_FAILED, ErrorCode::Auth),
+            (sys::VIR_ERR_ACCESS_DENIED, ErrorCode::Auth),
+            (sys::VIR_ERR_DOM_EXIST, ErrorCode::Conflict),
+            (sys::VIR_ERR_OPERATION_INVALID, ErrorCode::Conflict),
+            (sys::VIR_ERR_NO_SUPPORT, ErrorCode::Unsupported),
+            (sys::VIR_ERR_INTERNAL_ERROR, ErrorCode::Internal),
+            (sys::VIR_ERR_OPERATION_FAILED, ErrorCode::Internal),
+        ];
+        for (n, code) in permanent {
+            assert_eq!(classify(n).code, code, "{n}");
+            assert!(!code.retryable(), "{n}");
+        }
+    }
+
+    #[test]
+    fn unknown_numbers_are_internal() {
+        assert_eq!(classify(99_999), class(ErrorCode::Internal, false));
+    }
+}

@@ -1,0 +1,137 @@
+//! The host-side files of a VM: the NoCloud seed, the disk overlay, and the
+//! permissions that keep the seed's secrets from other users.
+
+use super::vm_files::VmFiles;
+use crate::host::atomic::write_atomic;
+use crate::host::cloud_init::seed_iso::{build_seed_iso, SeedFile};
+use crate::host::paths::HostPaths;
+use crate::provider::{Bootstrap, ErrorCode, ProviderError};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+/// The group QEMU runs as on a Debian libvirt host.
+const QEMU_GROUP: &str = "libvirt-qemu";
+
+fn io_error(path: &Path, e: std::io::Error) -> ProviderError {
+    ProviderError::new(ErrorCode::Internal, format!("{}: {e}", path.display()))
+}
+
+/// The gid of `libvirt-qemu` from the host's group file, when it exists.
+pub fn qemu_gid(paths: &HostPaths) -> Option<u32> {
+    let groups = std::fs::read_to_string(paths.host("/etc/group")).ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == QEMU_GROUP).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
+}
+
+/// Lets QEMU's group read `path` (a file or directory); secrets stay
+/// unreadable to everyone else.
+fn share_with_qemu(path: &Path, gid: Option<u32>, mode: u32) -> Result<(), ProviderError> {
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| io_error(path, e))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| io_error(path, e))
+}
+
+/// Writes `user-data`, `meta-data`, `network-config` and `cidata.iso`.
+pub fn write_seed(paths: &HostPaths, files: &VmFiles, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
+    let gid = qemu_gid(paths);
+    std::fs::create_dir_all(&files.seed_dir).map_err(|e| io_error(&files.seed_dir, e))?;
+    share_with_qemu(&files.seed_dir, gid, 0o750)?;
+    let documents = [
+        ("meta-data", bootstrap.meta_data.as_bytes()),
+        ("network-config", bootstrap.network_config.as_bytes()),
+        ("user-data", bootstrap.user_data.as_bytes()),
+    ];
+    let seed: Vec<SeedFile> = documents.iter().map(|(name, data)| SeedFile { name, data }).collect();
+    let iso = build_seed_iso("cidata", &seed).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    for (name, data) in documents {
+        let path = files.seed_dir.join(name);
+        write_atomic(&path, data, 0o600).map_err(|e| io_error(&path, e))?;
+    }
+    write_atomic(&files.seed_iso, &iso, 0o600).map_err(|e| io_error(&files.seed_iso, e))?;
+    share_with_qemu(&files.seed_iso, gid, 0o640)
+}
+
+/// A qcow2 overlay of `size_gib` backed by `template_image`.
+pub fn create_overlay(paths: &HostPaths, overlay: &Path, template_image: &Path, size_gib: u64) -> Result<(), ProviderError> {
+    if let Some(dir) = overlay.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    }
+    let output = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(template_image)
+        .arg(overlay)
+        .arg(format!("{size_gib}G"))
+        .output()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ProviderError::new(ErrorCode::Unsupported, "qemu-img is not installed (package qemu-utils)"),
+            _ => ProviderError::new(ErrorCode::Internal, format!("qemu-img: {e}")),
+        })?;
+    if !output.status.success() {
+        let _ = std::fs::remove_file(overlay);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("failed").trim().to_string();
+        return Err(ProviderError::new(ErrorCode::InvalidSpec, format!("creating the disk {}: {detail}", overlay.display())));
+    }
+    share_with_qemu(overlay, qemu_gid(paths), 0o640)
+}
+
+/// Removes a file or directory tree; absence is success.
+pub fn remove(path: &Path) -> Result<(), ProviderError> {
+    let result = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(path, e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::BootstrapFormat;
+
+    #[test]
+    fn the_qemu_group_is_read_from_the_group_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(dir.path());
+        assert_eq!(qemu_gid(&paths), None);
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nlibvirt-qemu:x:64055:blockhost\n").unwrap();
+        assert_eq!(qemu_gid(&paths), Some(64055));
+    }
+
+    #[test]
+    fn the_seed_keeps_its_secrets_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(dir.path());
+        let files = VmFiles::new(&paths, "vm-1");
+        let bootstrap = Bootstrap {
+            user_data: "#cloud-config\nsecret: 1\n".into(),
+            meta_data: "instance-id: i-1\n".into(),
+            network_config: "config: disabled\n".into(),
+            format: BootstrapFormat::CloudConfig,
+            sha256: String::new(),
+        };
+        write_seed(&paths, &files, &bootstrap).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files.seed_dir), 0o750);
+        assert_eq!(mode(&files.seed_dir.join("user-data")), 0o600);
+        assert_eq!(mode(&files.seed_iso), 0o640);
+        let iso = std::fs::read(&files.seed_iso).unwrap();
+        assert_eq!(&iso[0x8001..0x8006], b"CD001");
+    }
+
+    #[test]
+    fn a_failed_overlay_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(dir.path());
+        let overlay = dir.path().join("vms/vm-1.qcow2");
+        let err = create_overlay(&paths, &overlay, &dir.path().join("missing.qcow2"), 4).unwrap_err();
+        assert!(matches!(err.code, ErrorCode::InvalidSpec | ErrorCode::Unsupported), "{err:?}");
+        assert!(!overlay.exists());
+    }
+}

@@ -1,0 +1,91 @@
+//! Where a VM's host-side files live, and the small record of the facts that
+//! start and terminate need after the create that knew them has exited.
+
+use crate::host::atomic::write_atomic;
+use crate::host::paths::HostPaths;
+use crate::provider::{ErrorCode, ProviderError};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+pub struct VmFiles {
+    /// qcow2 overlay on the template image.
+    pub overlay: PathBuf,
+    /// The [`VmRecord`], written at spawn and removed last by terminate.
+    pub record: PathBuf,
+    pub console_log: PathBuf,
+    /// NoCloud documents and `cidata.iso`.
+    pub seed_dir: PathBuf,
+    pub seed_iso: PathBuf,
+}
+
+impl VmFiles {
+    pub fn new(paths: &HostPaths, name: &str) -> Self {
+        let vms = vms_dir(paths);
+        let seed_dir = paths.state_dir().join("cloud-init").join(name);
+        Self {
+            overlay: vms.join(format!("{name}.qcow2")),
+            record: vms.join(format!("{name}.json")),
+            console_log: vms.join(format!("{name}.console.log")),
+            seed_iso: seed_dir.join("cidata.iso"),
+            seed_dir,
+        }
+    }
+}
+
+pub fn vms_dir(paths: &HostPaths) -> PathBuf {
+    paths.state_dir().join("vms")
+}
+
+/// What a VM was created with, beyond its domain definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmRecord {
+    pub bridge: Option<String>,
+    /// The VM's IPv6 address, routed on the host through `bridge`.
+    pub ipv6: Option<std::net::Ipv6Addr>,
+    pub mac: Option<String>,
+    /// The template version directory the overlay is backed by.
+    pub template: PathBuf,
+}
+
+impl VmRecord {
+    pub fn load(path: &std::path::Path) -> Result<Option<Self>, ProviderError> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ProviderError::new(ErrorCode::Internal, format!("{}: {e}", path.display()))),
+        }
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<(), ProviderError> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| ProviderError::new(ErrorCode::Internal, e.to_string()))?;
+        write_atomic(path, &text, 0o640).map_err(|e| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_record_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(dir.path());
+        let files = VmFiles::new(&paths, "vm-1");
+        assert!(files.overlay.ends_with("var/lib/blockhost/vms/vm-1.qcow2"));
+        assert!(files.seed_iso.ends_with("var/lib/blockhost/cloud-init/vm-1/cidata.iso"));
+        assert_eq!(VmRecord::load(&files.record).unwrap(), None);
+        std::fs::create_dir_all(vms_dir(&paths)).unwrap();
+        let record = VmRecord {
+            bridge: Some("br0".into()),
+            ipv6: Some("2001:db8::3".parse().unwrap()),
+            mac: Some("52:54:00:01:02:03".into()),
+            template: "/t/v1".into(),
+        };
+        record.save(&files.record).unwrap();
+        assert_eq!(VmRecord::load(&files.record).unwrap(), Some(record));
+        std::fs::write(&files.record, "{").unwrap();
+        assert_eq!(VmRecord::load(&files.record).unwrap_err().code, ErrorCode::Internal);
+    }
+}
