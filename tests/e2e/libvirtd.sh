@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A private libvirtd for the end-to-end tests, isolated from the host:
+#  - its own mount namespace: /etc/libvirt, /var/lib/libvirt, /run/libvirt,
+#    /var/log/libvirt and /var/cache/libvirt are bind mounts of directories
+#    under $STATE, so nothing of the host's libvirt is read or written;
+#  - its own network namespace holding only `lo` and the bridge `e2ebr0`,
+#    which has no address: guest NICs reach each other and nothing else.
+# Usage: libvirtd.sh start|stop|uri   (STATE defaults to ~/.cache/blockhost-e2e/libvirtd)
+set -euo pipefail
+STATE=${STATE:-${BLOCKHOST_E2E_DIR:-$HOME/.cache/blockhost-e2e}/libvirtd}
+SOCKET=$STATE/run/libvirt-sock
+URI="qemu:///system?socket=$SOCKET"
+MOUNTS="etc:/etc/libvirt lib:/var/lib/libvirt run:/run/libvirt log:/var/log/libvirt cache:/var/cache/libvirt"
+
+say() { printf 'libvirtd.sh: %s\n' "$*" >&2; }
+
+write_config() {
+    # No libvirt-daemon-system here: QEMU runs as root without relabelling,
+    # and its console goes to plain files (no virtlogd).
+    cat > "$STATE/etc/qemu.conf" <<'CONF'
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+security_driver = "none"
+stdio_handler = "file"
+CONF
+    cat > "$STATE/etc/libvirtd.conf" <<'CONF'
+unix_sock_group = "root"
+unix_sock_ro_perms = "0700"
+unix_sock_rw_perms = "0700"
+auth_unix_ro = "none"
+auth_unix_rw = "none"
+log_level = 3
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+CONF
+    # libvirtd looks up its compiled-in QEMU user before reading qemu.conf.
+    cp /etc/passwd "$STATE/passwd"
+    cp /etc/group "$STATE/group"
+    grep -q '^libvirt-qemu:' "$STATE/passwd" || echo 'libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin' >> "$STATE/passwd"
+    grep -q '^libvirt-qemu:' "$STATE/group" || echo 'libvirt-qemu:x:64055:' >> "$STATE/group"
+}
+
+running() { virsh -q -c "$URI" version >/dev/null 2>&1; }
+
+start() {
+    if running; then say "already running ($URI)"; echo "$URI"; return; fi
+    for m in $MOUNTS; do mkdir -p "$STATE/${m%%:*}" "${m#*:}"; done
+    write_config
+    local binds=""
+    for m in $MOUNTS; do binds+="mount --bind $STATE/${m%%:*} ${m#*:} && "; done
+    setsid unshare --mount --net --propagation private -- /bin/sh -c "
+        ${binds}mount --bind $STATE/passwd /etc/passwd && mount --bind $STATE/group /etc/group &&
+        sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 &&
+        ip link set lo up && ip link add e2ebr0 type bridge stp_state 0 forward_delay 0 && ip link set e2ebr0 up &&
+        exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
+    " > "$STATE/libvirtd.out" 2>&1 < /dev/null &
+    echo $! > "$STATE/libvirtd.pid"
+    for _ in $(seq 1 300); do running && break; sleep 0.1; done
+    if ! running; then
+        say "libvirtd did not come up"; cat "$STATE/libvirtd.out" >&2; tail -n 20 "$STATE/log/libvirtd.log" >&2 || true
+        stop; exit 1
+    fi
+    say "started (pid $(cat "$STATE/libvirtd.pid"))"
+    echo "$URI"
+}
+
+stop() {
+    if running; then
+        for d in $(virsh -q -c "$URI" list --all --name); do
+            virsh -q -c "$URI" destroy "$d" >/dev/null 2>&1 || true
+            virsh -q -c "$URI" undefine --nvram "$d" >/dev/null 2>&1 || true
+        done
+    fi
+    local pid
+    pid=$(cat "$STATE/libvirtd.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ]; then
+        kill -TERM "$pid"
+        for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+        [ -d "/proc/$pid" ] && kill -KILL "$pid"
+    fi
+    rm -f "$STATE/libvirtd.pid"
+    say "stopped"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    uri) echo "$URI" ;;
+    *) echo "usage: $0 start|stop|uri" >&2; exit 2 ;;
+esac
