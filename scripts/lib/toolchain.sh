@@ -53,3 +53,23 @@ ensure_libvirt_dev() {
     pkg-config --exists libvirt 2>/dev/null && return 0
     apt_install libvirt-dev pkg-config
 }
+
+# What the real-VM tests need: a libvirtd with its QEMU driver, QEMU itself,
+# qemu-img and debootstrap. qemu-utils is pinned to bookworm's own version,
+# the one bookworm's qemu-system-x86 accepts, as a newer one may be installed.
+ensure_libvirt_e2e() {
+    local missing=""
+    command -v libvirtd >/dev/null 2>&1 || missing=1
+    [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || missing=1
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing=1
+    command -v qemu-img >/dev/null 2>&1 || missing=1
+    command -v debootstrap >/dev/null 2>&1 || missing=1
+    command -v virsh >/dev/null 2>&1 || missing=1
+    [ -z "$missing" ] && return 0
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq >&2 && APT_UPDATED=1; }
+    local utils
+    utils=$(apt-cache madison qemu-utils | awk '/bookworm\/main|bookworm-security/ {print $3; exit}')
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades --no-install-recommends \
+        libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 \
+        "qemu-utils${utils:+=$utils}" debootstrap dpkg-dev >&2
+}

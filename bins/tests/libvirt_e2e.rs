@@ -1,0 +1,322 @@
+//! End to end on real VMs: the real executables, the libvirt backend, a
+//! private libvirtd (tests/e2e/libvirtd.sh), a template made by
+//! blockhost-build-template, real cloud-init and a real guest agent.
+//! `scripts/e2e-libvirt.sh` prepares all that and sets BLOCKHOST_E2E_URI and
+//! BLOCKHOST_E2E_TEMPLATES; without them every test here says why it skips.
+//! Guests get one NIC on `e2ebr0`, a bridge without any address that exists
+//! only in the private libvirtd's network namespace.
+
+mod common;
+use common::{bin_path, Root};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WALLET_A: &str = "0x00000000000000000000000000000000000000a1";
+const WALLET_B: &str = "0x00000000000000000000000000000000000000b2";
+
+struct Env {
+    uri: String,
+    templates: String,
+}
+
+fn env() -> Option<Env> {
+    match (std::env::var("BLOCKHOST_E2E_URI"), std::env::var("BLOCKHOST_E2E_TEMPLATES")) {
+        (Ok(uri), Ok(templates)) if !uri.is_empty() && !templates.is_empty() => Some(Env { uri, templates }),
+        _ => {
+            eprintln!("skipped: real-VM tests need BLOCKHOST_E2E_URI and BLOCKHOST_E2E_TEMPLATES (run scripts/e2e-libvirt.sh)");
+            None
+        }
+    }
+}
+
+/// Requests the stand-in root agent received.
+type Requests = Arc<Mutex<Vec<Value>>>;
+
+/// A BlockHost root on the private libvirtd, with a stand-in root agent that
+/// answers every request with success and records it.
+struct Host {
+    root: Root,
+    uri: String,
+    requests: Requests,
+}
+
+impl Host {
+    fn new(env: &Env, agent_timeout_seconds: u64) -> Self {
+        let root = Root::new();
+        root.write(
+            "etc/blockhost/db.yaml",
+            &format!(
+                "db_file: /var/lib/blockhost/vms.json\nbridge: e2ebr0\nip_pool:\n  network: 10.77.0.0/24\n  start: 10.77.0.10\n  end: 10.77.0.60\n  gateway: 10.77.0.1\n\
+                 gc_grace_days: 7\nagent_timeout_seconds: {agent_timeout_seconds}\nlibvirt:\n  uri: '{}'\n",
+                env.uri
+            ),
+        );
+        std::fs::create_dir_all(root.path("var/lib/blockhost")).unwrap();
+        std::os::unix::fs::symlink(&env.templates, root.path("var/lib/blockhost/templates")).unwrap();
+        let requests = serve_root_agent(&root);
+        Self { root, uri: env.uri.clone(), requests }
+    }
+
+    fn cmd(&self, bin: &str) -> Command {
+        let mut cmd = self.root.std_cmd(bin);
+        cmd.env("BLOCKHOST_PROVIDER", "libvirt");
+        cmd
+    }
+
+    fn run(&self, bin: &str, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(bin).args(args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    fn ok(&self, bin: &str, args: &[&str]) -> String {
+        let (code, stdout, stderr) = self.run(bin, args);
+        assert_eq!(code, 0, "{bin} {args:?}: {stdout}{stderr}");
+        stdout
+    }
+
+    fn create(&self, name: &str, wallet: &str) -> Value {
+        let stdout = self.ok("blockhost-vm-create", &[name, "--owner-wallet", wallet, "--memory", "512", "--disk", "4", "--apply"]);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 2, "{stdout}");
+        assert!(lines[0].starts_with("BLOCKHOST_RESULT: {"), "{stdout}");
+        serde_json::from_str(lines[1]).unwrap()
+    }
+
+    /// guest-exec through the executable: exit code, stdout, stderr.
+    fn exec(&self, name: &str, command: &str) -> (i32, String, String) {
+        self.run("blockhost-vm-guest-exec", &[name, command])
+    }
+
+    fn status(&self, name: &str) -> String {
+        self.ok("blockhost-vm-status", &[name]).trim().to_string()
+    }
+
+    fn db(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.root.path("var/lib/blockhost/vms.json")).unwrap()).unwrap()
+    }
+
+    fn virsh(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("virsh").arg("-q").arg("-c").arg(&self.uri).args(args).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Everything a VM may leave behind: its domain and its files.
+    fn leftovers(&self, name: &str) -> Vec<String> {
+        let mut left = Vec::new();
+        if self.virsh(&["dominfo", name]).0 {
+            left.push(format!("domain {name}"));
+        }
+        for rel in [format!("vms/{name}.qcow2"), format!("vms/{name}.json"), format!("vms/{name}.console.log"), format!("cloud-init/{name}")] {
+            if self.root.path(&format!("var/lib/blockhost/{rel}")).exists() {
+                left.push(rel);
+            }
+        }
+        left
+    }
+
+    fn routes(&self, action: &str) -> Vec<String> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().filter(|r| r["action"] == action).map(|r| r["params"]["address"].as_str().unwrap_or("").to_string()).collect()
+    }
+}
+
+fn serve_root_agent(root: &Root) -> Requests {
+    let dir = root.path("run/blockhost");
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = UnixListener::bind(dir.join("root-agent.sock")).unwrap();
+    let requests: Requests = Arc::default();
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut header = [0u8; 4];
+            if stream.read_exact(&mut header).is_err() {
+                continue;
+            }
+            let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+            if stream.read_exact(&mut body).is_err() {
+                continue;
+            }
+            seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            let reply = br#"{"ok": true}"#;
+            let _ = stream.write_all(&(reply.len() as u32).to_be_bytes());
+            let _ = stream.write_all(reply);
+        }
+    });
+    requests
+}
+
+fn wait_until(what: &str, bound: Duration, mut ready: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < bound, "{what} within {} s", bound.as_secs());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn lifecycle_on_real_vms() {
+    let Some(env) = env() else { return };
+    let host = Host::new(&env, 400);
+
+    let started = Instant::now();
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| host.create("e2e-a", WALLET_A));
+        let b = s.spawn(|| host.create("e2e-b", WALLET_B));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    eprintln!("two VMs created in parallel, agents answering after {:.0} s", started.elapsed().as_secs_f64());
+    assert_eq!((a["status"].as_str(), a["vm_name"].as_str(), a["username"].as_str()), (Some("ok"), Some("e2e-a"), Some("admin")));
+    assert_ne!(a["ip"], b["ip"]);
+    let ipv6_a = a["ipv6"].as_str().unwrap().to_string();
+    assert!(!ipv6_a.is_empty(), "broker mode allocates IPv6");
+    assert_eq!(host.routes("libvirt-ip6-route-add"), {
+        let mut both = vec![format!("{ipv6_a}/128"), format!("{}/128", b["ipv6"].as_str().unwrap())];
+        let seen = host.routes("libvirt-ip6-route-add");
+        both.sort_by_key(|r| seen.iter().position(|s| s == r));
+        both
+    });
+
+    let (code, out, err) = host.exec("e2e-a", "cloud-init status --wait --long");
+    assert_eq!(code, 0, "cloud-init finished without errors: {out}{err}");
+    assert!(out.contains("status: done"), "{out}");
+    let (code, probe, _) = host.exec("e2e-a", "dpkg-query -W -f '${Status} ' blockhost-e2e-probe jq");
+    assert_eq!((code, probe.as_str()), (0, "install ok installed install ok installed "), "template-packages/ and their dependencies");
+    let (code, passwd, _) = host.exec("e2e-a", "getent passwd admin");
+    assert_eq!(code, 0);
+    assert!(passwd.contains(&format!(":wallet={WALLET_A}:")), "{passwd}");
+
+    host.ok("blockhost-vm-update-gecos", &["e2e-a", WALLET_A, "--nft-id", "42"]);
+    let (_, passwd, _) = host.exec("e2e-a", "getent passwd admin");
+    assert!(passwd.contains(&format!(":wallet={WALLET_A},nft=42:")), "{passwd}");
+
+    assert_eq!(host.exec("e2e-a", "echo out; echo err >&2; exit 7"), (7, "out\n".to_string(), "err\n".to_string()));
+
+    host.ok("blockhost-vm-metrics", &["e2e-a"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let m: Value = serde_json::from_str(&host.ok("blockhost-vm-metrics", &["e2e-a"])).unwrap();
+    assert_eq!((m["state"].as_str(), m["guest_agent_responsive"].as_bool()), (Some("running"), Some(true)), "{m}");
+    assert!(m["cpu_percent"].as_f64().unwrap() > 0.0, "{m}");
+    assert!(m["memory_used_mb"].as_i64().unwrap() > 0 && m["memory_total_mb"].as_i64().unwrap() == 512, "{m}");
+    assert!(m["disk_used_mb"].as_i64().unwrap() > 0 && m["uptime_seconds"].as_i64().unwrap() > 0, "{m}");
+
+    metrics_of_all_vms_wait_for_no_dead_agent(&host);
+
+    host.ok("blockhost-vm-throttle", &["e2e-a", "--cpu-shares", "512", "--iops-read", "200", "--bandwidth-in", "8000"]);
+    assert_eq!(host.ok("blockhost-vm-stop", &["e2e-a"]), "VM stopped: e2e-a\n");
+    assert_eq!(host.status("e2e-a"), "suspended");
+    assert_eq!(host.ok("blockhost-vm-stop", &["e2e-a"]), "VM already stopped: e2e-a\n");
+    assert_eq!(host.ok("blockhost-vm-start", &["e2e-a"]), "VM started: e2e-a\n");
+    assert_eq!(host.status("e2e-a"), "active");
+    let (_, persistent) = host.virsh(&["dumpxml", "--inactive", "e2e-a"]);
+    for setting in ["<shares>512</shares>", "<read_iops_sec>200</read_iops_sec>", "<inbound average='1000'"] {
+        assert!(persistent.contains(setting), "{setting} survives stop/start in\n{persistent}");
+    }
+    let (_, live) = host.virsh(&["dumpxml", "e2e-a"]);
+    assert!(live.contains("<read_iops_sec>200</read_iops_sec>"), "{live}");
+    assert_eq!(host.routes("libvirt-ip6-route-add").iter().filter(|r| **r == format!("{ipv6_a}/128")).count(), 2, "start re-adds the route");
+
+    assert_eq!(host.ok("blockhost-vm-kill", &["e2e-a"]), "VM killed: e2e-a\n");
+    assert_eq!(host.ok("blockhost-vm-kill", &["e2e-a"]), "VM already stopped: e2e-a\n");
+    assert_eq!(host.status("e2e-a"), "suspended");
+
+    let overlay = host.root.path("var/lib/blockhost/vms/e2e-b.qcow2");
+    let check = Command::new("qemu-img").args(["check", "-q"]).arg(&overlay).status().unwrap();
+    assert!(check.success(), "the overlay of a running VM checks clean");
+
+    for name in ["e2e-a", "e2e-b"] {
+        for _ in 0..2 {
+            assert_eq!(host.ok("blockhost-vm-destroy", &[name]), format!("VM destroyed: {name}\n"));
+        }
+        assert_eq!(host.leftovers(name), Vec::<String>::new(), "{name}");
+        assert_eq!(host.status(name), "destroyed");
+        assert_eq!(host.db()["vms"][name]["status"], "destroyed");
+    }
+    assert!(host.routes("libvirt-ip6-route-del").contains(&format!("{ipv6_a}/128")));
+    let db = host.db();
+    for key in ["allocated_ips", "allocated_ipv6"] {
+        if let Some(list) = db.get(key).and_then(Value::as_array) {
+            assert!(list.is_empty(), "{key} released: {db}");
+        }
+    }
+}
+
+/// Stops the agent of e2e-b; metrics of all VMs must then cost no more than
+/// those of e2e-a alone plus the one bound the dead agent gets.
+fn metrics_of_all_vms_wait_for_no_dead_agent(host: &Host) {
+    host.exec("e2e-b", "nohup sh -c 'sleep 1; systemctl stop qemu-guest-agent' >/dev/null 2>&1 &");
+    wait_until("the agent of e2e-b to stop", Duration::from_secs(30), || {
+        let m: Value = serde_json::from_str(&host.ok("blockhost-vm-metrics", &["e2e-b"])).unwrap();
+        m["guest_agent_responsive"] == json!(false)
+    });
+    let started = Instant::now();
+    host.ok("blockhost-vm-metrics", &["e2e-a"]);
+    let one = started.elapsed();
+    let started = Instant::now();
+    let all: Value = serde_json::from_str(&host.ok("blockhost-vm-metrics", &["--all"])).unwrap();
+    let both = started.elapsed();
+    eprintln!("metrics: e2e-a alone {:.2} s, all VMs with a dead agent {:.2} s", one.as_secs_f64(), both.as_secs_f64());
+    assert_eq!(all["e2e-a"]["guest_agent_responsive"], json!(true), "{all}");
+    assert_eq!(all["e2e-b"]["guest_agent_responsive"], json!(false), "{all}");
+    assert_eq!(all["e2e-b"]["net_connections"], json!(-1), "{all}");
+    assert!(both < one + Duration::from_secs(3), "a dead agent must not delay the others: {both:?} vs {one:?}");
+    host.exec("e2e-b", "true");
+}
+
+/// Interrupts a create at each of its steps, lets the agent wait run out, and
+/// SIGKILLs one create for gc to clean up: every time nothing is left.
+#[test]
+fn failed_creates_leave_nothing() {
+    let Some(env) = env() else { return };
+    let host = Host::new(&env, 400);
+    for (i, step_line) in ["Bootstrap staged", "defined", "started", "Waiting up to"].iter().enumerate() {
+        let name = format!("e2e-int{i}");
+        let code = interrupt_at(&host, &name, step_line, "TERM");
+        assert_eq!(code, Some(143), "{name}: SIGTERM after '{step_line}' exits 128+15");
+        assert_eq!(host.leftovers(&name), Vec::<String>::new(), "{name} after '{step_line}'");
+        assert!(host.db()["vms"].get(&name).is_none());
+    }
+
+    let killed = "e2e-killed";
+    assert_eq!(interrupt_at(&host, killed, "started", "KILL"), None);
+    assert!(!host.leftovers(killed).is_empty(), "a SIGKILL leaves the half-made VM for gc");
+    host.ok("blockhost-vm-gc", &["--execute"]);
+    assert_eq!(host.leftovers(killed), Vec::<String>::new(), "gc rolls back the killed create");
+
+    let slow = Host::new(&env, 3);
+    let (code, stdout, stderr) = slow.run("blockhost-vm-create", &["e2e-noagent", "--owner-wallet", WALLET_A, "--apply"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("\"status\": \"error\"") && stdout.contains("did not answer within 3 s"), "{stdout}");
+    assert_eq!(slow.leftovers("e2e-noagent"), Vec::<String>::new());
+    let db = slow.db();
+    assert!(db["vms"].get("e2e-noagent").is_none() && db.get("pending_creates").is_none_or(|p| p.as_object().is_none_or(|o| o.is_empty())), "{db}");
+}
+
+/// Runs a create, sends `signal` once stderr shows `line`; the exit code.
+fn interrupt_at(host: &Host, name: &str, line: &str, signal: &str) -> Option<i32> {
+    let mut child = Command::new(bin_path("blockhost-vm-create"))
+        .args([name, "--owner-wallet", WALLET_A, "--apply"])
+        .env("BLOCKHOST_ROOT", host.root.dir.path())
+        .env("BLOCKHOST_PROVIDER", "libvirt")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    for l in stderr.lines().map_while(Result::ok) {
+        seen.push_str(&l);
+        seen.push('\n');
+        if l.contains(line) {
+            let sent = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+            assert!(sent.success());
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(seen.contains(line), "{name}: the create never printed '{line}':\n{seen}");
+    status.code()
+}
