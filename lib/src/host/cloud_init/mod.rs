@@ -75,6 +75,21 @@ fn random_hex(bytes: usize) -> Result<String, CloudInitError> {
 }
 
 /// The template variables of blockhost-facts §3.3.
+/// The NoCloud seed of a bootstrap: its three documents and the `cidata` ISO
+/// that carries them, as (file name, content) in the order they are written.
+pub fn nocloud_seed(bootstrap: &Bootstrap) -> Result<Vec<(&'static str, Vec<u8>)>, seed_iso::SeedIsoError> {
+    let documents = [
+        ("meta-data", bootstrap.meta_data.as_bytes()),
+        ("network-config", bootstrap.network_config.as_bytes()),
+        ("user-data", bootstrap.user_data.as_bytes()),
+    ];
+    let files: Vec<seed_iso::SeedFile> = documents.iter().map(|(name, data)| seed_iso::SeedFile { name, data }).collect();
+    let iso = seed_iso::build_seed_iso("cidata", &files)?;
+    let mut seed: Vec<(&'static str, Vec<u8>)> = documents.iter().map(|(name, data)| (*name, data.to_vec())).collect();
+    seed.push(("cidata.iso", iso));
+    Ok(seed)
+}
+
 pub fn variables(input: &BootstrapInput, secret_key: &str) -> BTreeMap<&'static str, String> {
     let ipv4 = input.nic.map(|n| n.ipv4.to_string()).unwrap_or_default();
     let ipv6 = input.nic.and_then(|n| n.ipv6);

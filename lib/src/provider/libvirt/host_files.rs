@@ -3,7 +3,7 @@
 
 use super::vm_files::VmFiles;
 use crate::host::atomic::write_atomic;
-use crate::host::cloud_init::seed_iso::{build_seed_iso, SeedFile};
+use crate::host::cloud_init::nocloud_seed;
 use crate::host::paths::HostPaths;
 use crate::provider::{Bootstrap, ErrorCode, ProviderError};
 use std::os::unix::fs::PermissionsExt;
@@ -41,18 +41,11 @@ pub fn write_seed(paths: &HostPaths, files: &VmFiles, bootstrap: &Bootstrap) -> 
     let gid = qemu_gid(paths);
     std::fs::create_dir_all(&files.seed_dir).map_err(|e| io_error(&files.seed_dir, e))?;
     share_with_qemu(&files.seed_dir, gid, 0o750)?;
-    let documents = [
-        ("meta-data", bootstrap.meta_data.as_bytes()),
-        ("network-config", bootstrap.network_config.as_bytes()),
-        ("user-data", bootstrap.user_data.as_bytes()),
-    ];
-    let seed: Vec<SeedFile> = documents.iter().map(|(name, data)| SeedFile { name, data }).collect();
-    let iso = build_seed_iso("cidata", &seed).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
-    for (name, data) in documents {
+    let seed = nocloud_seed(bootstrap).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    for (name, data) in &seed {
         let path = files.seed_dir.join(name);
         write_atomic(&path, data, 0o600).map_err(|e| io_error(&path, e))?;
     }
-    write_atomic(&files.seed_iso, &iso, 0o600).map_err(|e| io_error(&files.seed_iso, e))?;
     share_with_qemu(&files.seed_iso, gid, 0o640)
 }
 

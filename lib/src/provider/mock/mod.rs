@@ -10,7 +10,7 @@ mod store;
 
 use super::registry::{OpenContext, ProviderModule};
 use super::*;
-use crate::host::cloud_init::seed_iso::{build_seed_iso, SeedFile};
+use crate::host::cloud_init::nocloud_seed;
 use crate::host::paths::HostPaths;
 use knobs::Knobs;
 use rng::{fraction, SplitMix64};
@@ -253,14 +253,8 @@ impl Provider for MockProvider {
         let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", dir.display()));
         std::fs::create_dir_all(&dir).map_err(fail)?;
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(fail)?;
-        let files = [
-            ("meta-data", bootstrap.meta_data.as_bytes()),
-            ("network-config", bootstrap.network_config.as_bytes()),
-            ("user-data", bootstrap.user_data.as_bytes()),
-        ];
-        let seed: Vec<SeedFile> = files.iter().map(|(name, data)| SeedFile { name, data }).collect();
-        let iso = build_seed_iso("cidata", &seed).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
-        for (file, data) in files.iter().copied().chain([("cidata.iso", iso.as_slice())]) {
+        let seed = nocloud_seed(bootstrap).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+        for (file, data) in &seed {
             crate::host::atomic::write_atomic(&dir.join(file), data, 0o600).map_err(fail)?;
         }
         Ok(())
