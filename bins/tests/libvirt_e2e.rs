@@ -124,6 +124,18 @@ impl Host {
     }
 }
 
+/// A failed test still removes the VMs it made, so the next run starts clean.
+impl Drop for Host {
+    fn drop(&mut self) {
+        let (_, names) = self.virsh(&["list", "--all", "--name"]);
+        for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+            if self.root.path(&format!("var/lib/blockhost/vms/{name}.json")).exists() {
+                let _ = self.run("blockhost-vm-destroy", &[name]);
+            }
+        }
+    }
+}
+
 fn serve_root_agent(root: &Root) -> Requests {
     let dir = root.path("run/blockhost");
     std::fs::create_dir_all(&dir).unwrap();

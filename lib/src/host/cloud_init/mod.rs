@@ -127,21 +127,23 @@ pub fn mac_for(name: &str, ipv4: Option<Ipv4Addr>) -> String {
 }
 
 /// Netplan v2 for the one NIC, or `config: disabled` for a VM without one
-/// (cloud-init would otherwise wait for a device that never appears).
+/// (cloud-init would otherwise wait for a device that never appears). Every
+/// route has a gateway, and the IPv6 one is reached on-link rather than
+/// through a gateway-less route: bookworm's cloud-init ENI renderer fails on
+/// `to: default` and on routes without `via`.
 pub fn network_config(nic: Option<&NicSpec>) -> String {
     let Some(nic) = nic else { return "config: disabled\n".to_string() };
     let mut addresses = vec![format!("{}/{}", nic.ipv4, nic.ipv4_prefix_len)];
     let mut routes = Vec::new();
     let mut nameservers: Vec<String> = Vec::new();
     if let Some(gw) = nic.gateway {
-        routes.push(format!("      - to: default\n        via: {gw}\n"));
+        routes.push(format!("      - to: 0.0.0.0/0\n        via: {gw}\n"));
         nameservers.push(gw.to_string());
     }
     if let Some(v6) = nic.ipv6 {
         addresses.push(format!("{v6}/128"));
         if let Some(gw6) = nic.ipv6_gateway {
-            routes.push(format!("      - to: {gw6}/128\n        scope: link\n"));
-            routes.push(format!("      - to: \"::/0\"\n        via: {gw6}\n"));
+            routes.push(format!("      - to: \"::/0\"\n        via: {gw6}\n        on-link: true\n"));
         }
     }
     let mut out = format!(
@@ -212,9 +214,11 @@ mod tests {
         assert_eq!(eth["addresses"][0], "10.20.0.5/22");
         assert_eq!(eth["addresses"][1], "2001:db8::1:0:0:3/128");
         assert_eq!(eth["match"]["macaddress"], "52:54:00:01:02:03");
-        assert_eq!(eth["routes"][0]["via"], "10.20.0.1");
-        assert_eq!(eth["routes"][1]["scope"], "link");
-        assert_eq!(eth["routes"][2]["to"], "::/0");
+        assert_eq!((eth["routes"][0]["to"].as_str(), eth["routes"][0]["via"].as_str()), (Some("0.0.0.0/0"), Some("10.20.0.1")));
+        assert_eq!(eth["routes"][1]["to"], "::/0");
+        assert_eq!(eth["routes"][1]["on-link"], true);
+        let routes = eth["routes"].as_array().unwrap();
+        assert!(routes.iter().all(|r| r.get("via").is_some()), "every route has a gateway (the ENI renderer needs one)");
         assert_eq!(network_config(None), "config: disabled\n");
     }
 
