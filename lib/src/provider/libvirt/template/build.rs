@@ -144,3 +144,123 @@ fn publish(
     switch(templates, &version)?;
     Ok(dir.join(IMAGE_FILE))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::paths::HostPaths;
+    use crate::provider::libvirt::template::manifest::{BootMode, Firmware, Template};
+    use crate::provider::{ErrorCode, ProviderError};
+
+    /// A build that got past the up-to-date check stops at its prerequisites:
+    /// the mirror is dead (or, run by a non-root user, root is missing).
+    fn stopped_at_prerequisites(err: &TemplateError) -> bool {
+        matches!(err, TemplateError::MirrorUnreachable(_) | TemplateError::NotRoot)
+    }
+
+    fn closed_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// A store whose current version was built from `options` (as far as the digest tells).
+    fn store_with_current(root: &Path, options: &TemplateOptions) -> (TemplateStore, std::path::PathBuf) {
+        let store = TemplateStore::new(&HostPaths::with_root(root));
+        let plan = BuildPlan::resolve(options, &store.packages).unwrap();
+        let dir = store.templates.join("bookworm-20250101T000000Z");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(IMAGE_FILE), "image").unwrap();
+        let manifest = TemplateManifest {
+            version: "bookworm-20250101T000000Z".into(),
+            source: plan.source_label(),
+            suite: plan.suite.clone(),
+            mirror: plan.mirror().map(String::from),
+            image: IMAGE_FILE.into(),
+            image_sha256: String::new(),
+            boot: BootProfile { mode: BootMode::Disk { firmware: Firmware::Bios }, machine: "pc".into(), cdrom_bus: "ide".into() },
+            packages: Vec::new(),
+            built_at: "2025-01-01T00:00:00+00:00".into(),
+            inputs_digest: plan.inputs_digest(&debootstrap::recipe_packages()),
+        };
+        std::fs::write(dir.join(MANIFEST_FILE), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        switch(&store.templates, "bookworm-20250101T000000Z").unwrap();
+        (store, dir)
+    }
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn keeps_an_up_to_date_template_until_a_package_is_added() {
+        let root = tempfile::tempdir().unwrap();
+        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let (store, dir) = store_with_current(root.path(), &options);
+        let stale = store.templates.join(format!(".build-{}", dead_pid()));
+        std::fs::create_dir_all(stale.join("rootfs/etc")).unwrap();
+
+        let mut lines = Vec::new();
+        let kept = build(&store, &options, &mut |l: &str| lines.push(l.to_string())).unwrap();
+        assert_eq!(kept, TemplateBuild { path: dir.join(IMAGE_FILE), built: false });
+        assert!(lines.iter().any(|l| l.contains("is up to date")), "{lines:?}");
+        assert!(!stale.exists(), "the dead build's staging directory was removed first");
+
+        // A new template package makes it out of date: a build starts (and fails on the dead mirror).
+        std::fs::create_dir_all(&store.packages).unwrap();
+        std::fs::write(store.packages.join("libpam-web3_1.0_amd64.deb"), "deb").unwrap();
+        lines.clear();
+        let err = build(&store, &options, &mut |l: &str| lines.push(l.to_string())).unwrap_err();
+        assert!(stopped_at_prerequisites(&err), "{err}");
+        assert!(lines.iter().any(|l| l.contains("is out of date")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("[1/7] Checking prerequisites")), "{lines:?}");
+        assert_eq!(Template::load(&dir).unwrap().dir, store.current().unwrap().unwrap().dir, "current unchanged");
+        assert!(!staging::staging_dir(&store.templates).exists());
+    }
+
+    #[test]
+    fn force_rebuilds_an_up_to_date_template() {
+        let root = tempfile::tempdir().unwrap();
+        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let (store, _) = store_with_current(root.path(), &options);
+        let forced = TemplateOptions { force: true, ..options };
+        assert!(stopped_at_prerequisites(&build(&store, &forced, &mut |_| {}).unwrap_err()));
+    }
+
+    #[test]
+    fn one_builder_at_a_time() {
+        let root = tempfile::tempdir().unwrap();
+        let store = TemplateStore::new(&HostPaths::with_root(root.path()));
+        std::fs::create_dir_all(&store.templates).unwrap();
+        let _held = BuildLock::acquire(&store.templates).unwrap();
+        let err = ProviderError::from(build(&store, &TemplateOptions::default(), &mut |_| {}).unwrap_err());
+        assert_eq!(err.code, ErrorCode::Conflict, "{err}");
+    }
+
+    #[test]
+    fn a_bad_source_fails_before_anything_is_touched() {
+        let root = tempfile::tempdir().unwrap();
+        let store = TemplateStore::new(&HostPaths::with_root(root.path()));
+        let options = TemplateOptions { source: Some("tarball:/x".into()), ..Default::default() };
+        let err = ProviderError::from(build(&store, &options, &mut |_| {}).unwrap_err());
+        assert_eq!(err.code, ErrorCode::InvalidSpec);
+        assert!(err.message.starts_with("bad template source \"tarball:/x\""), "{err}");
+        assert!(!store.templates.exists());
+    }
+
+    #[test]
+    fn prune_after_keeping() {
+        let root = tempfile::tempdir().unwrap();
+        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let (store, current) = store_with_current(root.path(), &options);
+        let old = store.templates.join("bookworm-20240101T000000Z");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::copy(current.join(MANIFEST_FILE), old.join(MANIFEST_FILE)).unwrap();
+        let mut lines = Vec::new();
+        let kept = build(&store, &TemplateOptions { prune: true, ..options }, &mut |l: &str| lines.push(l.to_string())).unwrap();
+        assert!(!kept.built);
+        assert!(!old.exists() && current.exists());
+        assert!(lines.iter().any(|l| l.starts_with("Removed unused template")), "{lines:?}");
+    }
+}

@@ -175,6 +175,122 @@ pub fn customise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::libvirt::template::checksum::sha256_file;
+    use crate::provider::libvirt::template::test_http::TestServer;
+    use std::collections::HashMap;
+
+    const IMAGE: &[u8] = b"pretend this is a cloud image";
+
+    fn sha256(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        super::super::checksum::hex(&sha2::Sha256::digest(bytes))
+    }
+
+    fn server(extra: &[(&str, Vec<u8>)]) -> TestServer {
+        let mut files = HashMap::from([("/images/d.qcow2".to_string(), IMAGE.to_vec())]);
+        files.extend(extra.iter().map(|(p, b)| (p.to_string(), b.clone())));
+        TestServer::start(files)
+    }
+
+    fn fetch_with(url: &str, checksum: Option<&str>, cache: &Path) -> (Result<PathBuf, TemplateError>, Vec<String>) {
+        let mut lines = Vec::new();
+        let mut sink = |l: &str| lines.push(l.to_string());
+        let mut steps = Steps::new(1, &mut sink);
+        let checksum = checksum.map(|c| Checksum::parse(c).unwrap());
+        let result = fetch(&ImageLocation::Url(url.to_string()), checksum.as_ref(), cache, &mut steps);
+        (result, lines)
+    }
+
+    #[test]
+    fn downloads_verifies_and_reuses_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&[]);
+        let url = format!("{}/images/d.qcow2", server.base);
+        let (got, lines) = fetch_with(&url, Some(&sha256(IMAGE)), dir.path());
+        let path = got.unwrap();
+        assert_eq!(path, dir.path().join("d.qcow2"));
+        assert_eq!(std::fs::read(&path).unwrap(), IMAGE);
+        assert!(lines.iter().any(|l| l.contains("downloaded 100%")), "{lines:?}");
+        assert_eq!(server.hits(), 1);
+        let (again, lines) = fetch_with(&url, Some(&sha256(IMAGE)), dir.path());
+        assert_eq!(again.unwrap(), path);
+        assert!(lines.iter().any(|l| l.contains("using the cached")), "{lines:?}");
+        assert_eq!(server.hits(), 1, "no second download");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no partial file left");
+    }
+
+    #[test]
+    fn a_checksum_mismatch_fails_and_drops_the_download() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&[]);
+        let (got, _) = fetch_with(&format!("{}/images/d.qcow2", server.base), Some(&"0".repeat(128)), dir.path());
+        assert!(matches!(got, Err(TemplateError::ChecksumMismatch { .. })), "{got:?}");
+        assert!(!dir.path().join("d.qcow2").exists());
+    }
+
+    #[test]
+    fn uses_the_published_sums() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = format!("{}  other.qcow2\n{}  d.qcow2\n", "1".repeat(64), sha256(IMAGE));
+        let first = server(&[("/images/SHA256SUMS", good.into_bytes())]);
+        let (got, lines) = fetch_with(&format!("{}/images/d.qcow2", first.base), None, dir.path());
+        got.unwrap();
+        assert!(lines.iter().any(|l| l.contains("verifying against") && l.ends_with("/images/SHA256SUMS")), "{lines:?}");
+
+        let bad = format!("{}  d.qcow2\n", "2".repeat(128));
+        let second = server(&[("/images/SHA512SUMS", bad.into_bytes())]);
+        let (got, _) = fetch_with(&format!("{}/images/d.qcow2", second.base), None, dir.path());
+        assert!(matches!(got, Err(TemplateError::ChecksumMismatch { .. })), "{got:?}");
+    }
+
+    #[test]
+    fn unverifiable_downloads_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = server(&[]);
+        let (got, lines) = fetch_with(&format!("{}/images/d.qcow2", server.base), None, dir.path());
+        got.unwrap();
+        assert!(lines.iter().any(|l| l.contains("downloaded unverified")), "{lines:?}");
+        let (missing, _) = fetch_with(&format!("{}/images/none.qcow2", server.base), None, dir.path());
+        assert!(matches!(missing, Err(TemplateError::Download { .. })), "{missing:?}");
+    }
+
+    #[test]
+    fn local_files_are_verified_when_a_checksum_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("local.qcow2");
+        std::fs::write(&image, IMAGE).unwrap();
+        let mut sink = |_: &str| {};
+        let mut steps = Steps::new(1, &mut sink);
+        let location = ImageLocation::File(image.clone());
+        let good = Checksum::parse(&sha256(IMAGE)).unwrap();
+        assert_eq!(fetch(&location, Some(&good), dir.path(), &mut steps).unwrap(), image);
+        let bad = Checksum::parse(&"f".repeat(64)).unwrap();
+        assert!(matches!(fetch(&location, Some(&bad), dir.path(), &mut steps), Err(TemplateError::ChecksumMismatch { .. })));
+        assert_eq!(sha256_file(&image).unwrap(), sha256(IMAGE));
+    }
+
+    #[test]
+    fn converts_grows_and_refuses_backing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = BuildLog::create(&dir.path().join("log")).unwrap();
+        let src = dir.path().join("cloud.qcow2");
+        let status = Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&src).arg("1G").status().unwrap();
+        assert!(status.success());
+        let out = dir.path().join("disk.qcow2");
+        convert(&src, &out, &mut log).unwrap();
+        assert_eq!(disk::virtual_size(&out).unwrap(), MIN_VIRTUAL_SIZE);
+
+        let overlay = dir.path().join("overlay.qcow2");
+        let status = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+            .arg(&src)
+            .arg(&overlay)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let refused = convert(&overlay, &dir.path().join("x.qcow2"), &mut log);
+        assert!(matches!(refused, Err(TemplateError::Corrupt { .. })), "{refused:?}");
+    }
 
     #[test]
     fn cache_names_come_from_the_url() {

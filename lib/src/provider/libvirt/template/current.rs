@@ -110,3 +110,28 @@ pub fn version_dirs(templates: &Path) -> Result<Vec<PathBuf>, TemplateError> {
     dirs.sort();
     Ok(dirs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn switch_replaces_the_link_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        switch(dir.path(), "bookworm-1").unwrap();
+        switch(dir.path(), "bookworm-2").unwrap();
+        assert_eq!(std::fs::read_link(dir.path().join(CURRENT_LINK)).unwrap(), Path::new("bookworm-2"));
+        assert_eq!(current_version(dir.path()).unwrap().as_deref(), Some("bookworm-2"));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn version_names_are_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 10, 15, 0).unwrap();
+        assert_eq!(new_version_name(dir.path(), "bookworm", &at), "bookworm-20261123T101500Z");
+        std::fs::create_dir(dir.path().join("bookworm-20261123T101500Z")).unwrap();
+        assert_eq!(new_version_name(dir.path(), "bookworm", &at), "bookworm-20261123T101500Z-2");
+    }
+}

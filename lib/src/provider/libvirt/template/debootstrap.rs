@@ -111,16 +111,17 @@ pub fn build(
 }
 
 /// Which debootstrap output lines are worth showing: warnings and errors
-/// always, a new phase (Retrieving, Validating, Extracting, Unpacking,
-/// Configuring…) at once, otherwise one line per interval.
+/// always, the first line of each phase (Retrieving, Validating, Extracting,
+/// Unpacking, Configuring…; debootstrap alternates some of them), otherwise
+/// one line per interval.
 struct DebootstrapProgress {
     throttle: Throttle,
-    phase: String,
+    phases: std::collections::HashSet<String>,
 }
 
 impl DebootstrapProgress {
     fn new(every: Duration) -> Self {
-        Self { throttle: Throttle::new(every), phase: String::new() }
+        Self { throttle: Throttle::new(every), phases: Default::default() }
     }
 
     fn filter<'l>(&mut self, line: &'l str) -> Option<&'l str> {
@@ -129,8 +130,7 @@ impl DebootstrapProgress {
         }
         let info = line.strip_prefix("I: ")?;
         let phase = info.split_whitespace().next().unwrap_or_default();
-        if phase != self.phase {
-            self.phase = phase.to_string();
+        if self.phases.insert(phase.to_string()) {
             self.throttle.ready();
             return Some(line);
         }
@@ -150,6 +150,7 @@ mod tests {
             "I: Retrieving Packages",
             "W: something odd",
             "I: Validating Packages",
+            "I: Retrieving libc6 2.36",
             "I: Validating libc6 2.36",
             "some tool chatter",
             "I: Extracting base-files...",

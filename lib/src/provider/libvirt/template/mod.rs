@@ -28,6 +28,8 @@ mod qcow2;
 mod rootfs;
 mod run;
 mod staging;
+#[cfg(test)]
+mod test_http;
 mod tree;
 mod usage;
 
