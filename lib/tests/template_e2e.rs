@@ -127,15 +127,16 @@ fn sigkill_mid_debootstrap_keeps_current() {
         .unwrap();
     let pid = child.id();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut in_debootstrap = None;
+    let mut in_debootstrap: Option<Instant> = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
         eprintln!("driver: {line}");
         if line.contains("(debootstrap)") {
             in_debootstrap = Some(Instant::now());
         }
-        // Well into debootstrap: packages are being fetched or unpacked.
-        if in_debootstrap.is_some_and(|t| t.elapsed() > Duration::from_secs(20)) && line.trim_start().starts_with("I: ") {
+        // Deep into debootstrap: packages are being configured in the chroot,
+        // with /proc and /sys mounted inside it.
+        if in_debootstrap.is_some() && line.trim_start().starts_with("I: Configuring") {
             break;
         }
     }
@@ -152,6 +153,8 @@ fn sigkill_mid_debootstrap_keeps_current() {
         assert!(Instant::now() < deadline, "left running: {:?}", processes_mentioning(&staging));
         std::thread::sleep(Duration::from_millis(200));
     }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(staging.to_str().unwrap()), "no mount of the build is left: {mountinfo}");
     let current = store.current().unwrap().unwrap();
     assert_eq!(current.dir, previous, "current still names the previous version");
     assert_eq!(std::fs::read_to_string(current.image_path()).unwrap(), "old");
