@@ -299,4 +299,54 @@ mod tests {
             assert!(matches!(file_name_of(bad), Err(TemplateError::BadSource(_))), "{bad}");
         }
     }
+
+    /// The builder VM for real, on a template this crate built (direct kernel
+    /// boot, since no disk-bootable cloud image can be fetched here). Set
+    /// `BLOCKHOST_TEMPLATE_VM_TEST` to a version directory; takes minutes under TCG.
+    #[test]
+    fn builder_vm_customises_a_real_template() {
+        let Some(version_dir) = std::env::var_os("BLOCKHOST_TEMPLATE_VM_TEST") else {
+            eprintln!("skipping builder_vm_customises_a_real_template: set BLOCKHOST_TEMPLATE_VM_TEST=<template version dir>");
+            return;
+        };
+        let template = crate::provider::libvirt::template::manifest::Template::load(Path::new(&version_dir)).unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let image = work.path().join(IMAGE_FILE);
+        std::fs::copy(template.image_path(), &image).unwrap();
+        let deb = work.path().join("blockhost-vm-probe_2.0_all.deb");
+        let tree = work.path().join("pkg");
+        std::fs::create_dir_all(tree.join("DEBIAN")).unwrap();
+        std::fs::create_dir_all(tree.join("usr/share/blockhost-vm-probe")).unwrap();
+        std::fs::write(
+            tree.join("DEBIAN/control"),
+            "Package: blockhost-vm-probe\nVersion: 2.0\nArchitecture: all\nMaintainer: tests <t@invalid>\nDescription: probe\n",
+        )
+        .unwrap();
+        std::fs::write(tree.join("usr/share/blockhost-vm-probe/marker"), "vm probe\n").unwrap();
+        assert!(Command::new("dpkg-deb").args(["--root-owner-group", "--build"]).arg(&tree).arg(&deb).status().unwrap().success());
+        let extra = ExtraDeb { path: deb.clone(), file_name: "blockhost-vm-probe_2.0_all.deb".into(), sha256: sha256_file(&deb).unwrap() };
+
+        let mut log = BuildLog::create(&work.path().join("build.log")).unwrap();
+        let started = std::time::Instant::now();
+        let result = customise(&image, &template.dir, &template.manifest.boot, &[extra], &mut log);
+        eprintln!("builder VM: {:.0} s, kvm: {}", started.elapsed().as_secs_f64(), super::super::builder_vm::kvm_usable());
+        let packages = result.unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(log.path()).unwrap()));
+        assert!(packages.iter().any(|p| p.name == "blockhost-vm-probe" && p.version == "2.0"), "{packages:?}");
+        assert!(packages.iter().any(|p| p.name == "cloud-init"));
+
+        let raw = work.path().join("inspect.raw");
+        assert!(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&image).arg(&raw).status().unwrap().success());
+        let debugfs = |request: &str| {
+            let out = Command::new("debugfs").args(["-R", request]).arg(&raw).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert!(debugfs("cat /usr/share/blockhost-vm-probe/marker").contains("vm probe"));
+        assert!(debugfs("stat /etc/machine-id").contains("Size: 0"));
+        assert!(!debugfs("ls /etc/ssh").contains("ssh_host_"), "host keys removed at power-off");
+        let cloud_state = debugfs("ls /var/lib/cloud");
+        assert!(!cloud_state.contains("instance"), "cloud-init state removed: {cloud_state}");
+        assert!(debugfs("stat /usr/local/sbin/blockhost-template-setup").is_empty(), "builder scripts removed");
+        assert!(debugfs("stat /etc/systemd/system/systemd-networkd-wait-online.service").contains("Type: symlink"));
+    }
 }
+
