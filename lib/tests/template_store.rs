@@ -91,7 +91,7 @@ fn versions_used_by_vm_disks_are_kept() {
     assert_eq!(names(&h.store.unused().unwrap()), ["bookworm-20260301T000000Z"]);
     let mut lines = Vec::new();
     let removed = h.store.prune(&mut |l: &str| lines.push(l.to_string())).unwrap();
-    assert_eq!(removed, [v3.clone()]);
+    assert_eq!(removed, std::slice::from_ref(&v3));
     assert!(!v3.exists() && v1.exists() && v2.exists() && v4.exists());
     assert_eq!(lines, [format!("Removed unused template {}", v3.display())]);
     assert!(h.store.unused().unwrap().is_empty());

@@ -51,7 +51,7 @@ fn free_bytes(dir: &Path) -> Result<u64, TemplateError> {
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
         return Err(TemplateError::io(dir)(std::io::Error::last_os_error()));
     }
-    Ok(u64::from(stat.f_bavail).saturating_mul(stat.f_frsize))
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Fetches `<mirror>/dists/<suite>/Release`: the mirror answers and carries the suite.
