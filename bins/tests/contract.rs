@@ -338,7 +338,9 @@ fn build_template_versions_and_keeps() {
     assert!(std::path::Path::new(&path).join("manifest.json").is_file());
     assert!(first.stderr.contains("[1/3]"));
     let kept = root.run("blockhost-build-template", &[]);
-    assert_eq!(kept.stdout, format!("Template up to date: {path}\n"));
+    // Callers parse this line whether the template was built or kept.
+    assert_eq!(kept.stdout, format!("Template built successfully: {path}\n"));
+    assert!(kept.stderr.contains("up to date"), "{}", kept.stderr);
     let forced = root.run("blockhost-build-template", &["--force"]);
     let new_path = forced.stdout.strip_prefix("Template built successfully: ").unwrap().trim_end();
     assert_ne!(new_path, path);

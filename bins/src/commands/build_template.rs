@@ -8,22 +8,36 @@ use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-build-template";
 
-/// Build a new versioned VM template (kept as is when up to date, unless --force).
+/// Build a new versioned VM template and make it current. An up-to-date
+/// template (same suite, mirror, source and template packages) is kept unless
+/// --force is given. VMs keep the template version they were created on.
+///
+/// The last stdout line is `Template built successfully: <image>`, also when
+/// the current template was kept; progress goes to stderr.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version, about, long_about)]
 pub struct Args {
     /// Build a new version even when the current template is up to date
     #[arg(long)]
     pub force: bool,
-    /// Where the template comes from: debootstrap, or image:PATH-or-URL
+    /// Where the template comes from: debootstrap (default), or image:PATH-or-URL
+    /// for a cloud image
     #[arg(long, value_name = "SOURCE")]
     pub source: Option<String>,
-    /// Debian suite
+    /// Debian suite (default: bookworm)
     #[arg(long, value_name = "SUITE")]
     pub suite: Option<String>,
-    /// Debian mirror URL
+    /// Debian mirror URL (default: http://deb.debian.org/debian)
     #[arg(long, value_name = "URL")]
     pub mirror: Option<String>,
+    /// Expected SHA-256 or SHA-512 (hex) of an image: source; without it, the
+    /// SHA512SUMS/SHA256SUMS file next to the image URL is used when published
+    #[arg(long, value_name = "HEX")]
+    pub checksum: Option<String>,
+    /// Also remove the template versions no VM uses (never the current one).
+    /// With an up-to-date template and no --force this only prunes
+    #[arg(long)]
+    pub prune: bool,
 }
 
 pub fn main() -> ExitCode {
@@ -36,15 +50,12 @@ pub fn main() -> ExitCode {
         source: args.source,
         suite: args.suite,
         mirror: args.mirror,
-        ..TemplateOptions::default()
+        checksum: args.checksum,
+        prune: args.prune,
     };
     match open_session(false, false).and_then(|s| build_template::run(&s, &options, &mut stderr_progress)) {
-        Ok(build) if build.built => {
-            println!("Template built successfully: {}", build.path.display());
-            ExitCode::SUCCESS
-        }
         Ok(build) => {
-            println!("Template up to date: {}", build.path.display());
+            println!("Template built successfully: {}", build.path.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(PROG, e),

@@ -1,6 +1,7 @@
 //! The manifest of one template version (`template.json` in its directory) and
 //! the boot profile a domain definition is derived from.
 
+use super::error::TemplateError;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -67,6 +68,15 @@ pub struct Template {
 }
 
 impl Template {
+    /// Reads `template.json` of the version directory `dir`.
+    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(TemplateError::io(&path))?;
+        let manifest = serde_json::from_str(&text)
+            .map_err(|e| TemplateError::Corrupt { path: path.clone(), reason: format!("bad template manifest: {e}") })?;
+        Ok(Self { dir: dir.to_path_buf(), manifest })
+    }
+
     pub fn image_path(&self) -> PathBuf {
         self.dir.join(&self.manifest.image)
     }

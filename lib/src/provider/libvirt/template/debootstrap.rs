@@ -1,0 +1,172 @@
+//! The default source: a minimal Debian system bootstrapped from a mirror,
+//! packed into an ext4 image for direct kernel boot.
+
+use super::chroot;
+use super::disk::{self, INITRD_FILE, KERNEL_FILE};
+use super::dpkg_status;
+use super::error::TemplateError;
+use super::manifest::{BootMode, BootProfile, PackageVersion};
+use super::plan::ExtraDeb;
+use super::preflight::Tool;
+use super::progress::{Steps, Throttle};
+use super::rootfs;
+use super::run::{isolated, logged, BuildLog};
+use std::path::Path;
+use std::time::Duration;
+
+/// Installed by debootstrap. `python3-cffi-backend` is listed because
+/// debootstrap does not resolve the virtual package python3-cryptography
+/// (a cloud-init dependency) needs; `ifupdown` is what cloud-init renders
+/// network-config v2 to on Debian.
+pub const PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "udev",
+    "dbus",
+    "linux-image-cloud-amd64",
+    "initramfs-tools",
+    "cloud-init",
+    "python3-cffi-backend",
+    "qemu-guest-agent",
+    "openssh-server",
+    "sudo",
+    "ifupdown",
+    "iproute2",
+    "e2fsprogs",
+];
+
+/// Installed with apt after debootstrap, together with the extra `.deb`s:
+/// resolvconf applies the `dns-nameservers` cloud-init writes for ifupdown,
+/// and replaces `/etc/resolv.conf`, which apt still needs until then.
+pub const LATE_PACKAGES: &[&str] = &["resolvconf"];
+
+pub const TOOLS: &[Tool] = &[
+    ("debootstrap", "debootstrap"),
+    ("unshare", "util-linux"),
+    ("chroot", "coreutils"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("qemu-img", "qemu-utils"),
+];
+
+/// Steps this source announces (the caller adds its own).
+pub const STEPS: usize = 5;
+
+pub const CMDLINE: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
+
+pub fn recipe_packages() -> Vec<&'static str> {
+    PACKAGES.iter().chain(LATE_PACKAGES).copied().collect()
+}
+
+/// Builds `disk.qcow2`, `vmlinuz` and `initrd.img` in `staging`.
+pub fn build(
+    suite: &str,
+    mirror: &str,
+    debs: &[ExtraDeb],
+    staging: &Path,
+    log: &mut BuildLog,
+    steps: &mut Steps,
+) -> Result<(BootProfile, Vec<PackageVersion>), TemplateError> {
+    let root = staging.join("rootfs");
+    steps.next(&format!("Bootstrapping Debian {suite} from {mirror} (debootstrap)"));
+    let mut cmd = isolated("debootstrap", None);
+    cmd.args(["--variant=minbase", "--components=main", &format!("--include={}", PACKAGES.join(","))])
+        .arg(suite)
+        .arg(&root)
+        .arg(mirror);
+    let mut forward = DebootstrapProgress::new(Duration::from_secs(2));
+    logged(cmd, "debootstrap", log, &mut |line| {
+        if let Some(shown) = forward.filter(line) {
+            steps.detail(&format!("      {shown}"));
+        }
+    })?;
+
+    let what = match debs.len() {
+        0 => String::from("Installing resolvconf"),
+        n => format!("Installing resolvconf and {n} extra package(s) from template-packages"),
+    };
+    steps.next(&what);
+    chroot::install(&root, LATE_PACKAGES, debs, log, &mut |_| {})?;
+
+    steps.next("Configuring the system and its initramfs");
+    rootfs::configure(&root)?;
+    chroot::run(&root, &["update-initramfs", "-u", "-k", "all"], "update-initramfs", log, &mut |_| {})?;
+
+    steps.next("Recording package versions and cleaning up");
+    let packages = dpkg_status::installed(&root)?;
+    rootfs::clean(&root)?;
+
+    steps.next("Building the disk image (ext4, qcow2)");
+    disk::copy_boot_files(&root, staging)?;
+    let raw = staging.join("disk.raw");
+    disk::ext4_image(&root, &raw, log)?;
+    super::tree::remove_tree(&root)?;
+    disk::to_qcow2(&raw, Some("raw"), &staging.join(disk::IMAGE_FILE), log)?;
+    std::fs::remove_file(&raw).map_err(TemplateError::io(&raw))?;
+
+    let boot = BootProfile {
+        mode: BootMode::DirectKernel { kernel: KERNEL_FILE.into(), initrd: INITRD_FILE.into(), cmdline: CMDLINE.into() },
+        machine: "pc".into(),
+        cdrom_bus: "ide".into(),
+    };
+    Ok((boot, packages))
+}
+
+/// Which debootstrap output lines are worth showing: warnings and errors
+/// always, the first line of each phase (Retrieving, Validating, Extracting,
+/// Unpacking, Configuring…; debootstrap alternates some of them), otherwise
+/// one line per interval.
+struct DebootstrapProgress {
+    throttle: Throttle,
+    phases: std::collections::HashSet<String>,
+}
+
+impl DebootstrapProgress {
+    fn new(every: Duration) -> Self {
+        Self { throttle: Throttle::new(every), phases: Default::default() }
+    }
+
+    fn filter<'l>(&mut self, line: &'l str) -> Option<&'l str> {
+        if line.starts_with("W:") || line.starts_with("E:") {
+            return Some(line);
+        }
+        let info = line.strip_prefix("I: ")?;
+        let phase = info.split_whitespace().next().unwrap_or_default();
+        if self.phases.insert(phase.to_string()) {
+            self.throttle.ready();
+            return Some(line);
+        }
+        self.throttle.ready().then_some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shows_phases_warnings_and_a_throttled_rest() {
+        let mut p = DebootstrapProgress::new(Duration::from_secs(3600));
+        let lines = [
+            "I: Retrieving InRelease",
+            "I: Retrieving Packages",
+            "W: something odd",
+            "I: Validating Packages",
+            "I: Retrieving libc6 2.36",
+            "I: Validating libc6 2.36",
+            "some tool chatter",
+            "I: Extracting base-files...",
+            "E: broken",
+        ];
+        let shown: Vec<&str> = lines.iter().filter_map(|l| p.filter(l)).collect();
+        assert_eq!(
+            shown,
+            ["I: Retrieving InRelease", "W: something odd", "I: Validating Packages", "I: Extracting base-files...", "E: broken"]
+        );
+    }
+
+    #[test]
+    fn recipe_lists_the_late_packages_too() {
+        let all = recipe_packages();
+        assert!(all.contains(&"cloud-init") && all.contains(&"resolvconf"));
+        assert_eq!(all.len(), PACKAGES.len() + LATE_PACKAGES.len());
+    }
+}

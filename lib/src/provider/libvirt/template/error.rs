@@ -1,0 +1,91 @@
+//! What can go wrong while building, resolving or pruning templates, and the
+//! provider error code each failure maps to.
+
+use crate::provider::{ErrorCode, ProviderError};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("building a template needs root (debootstrap and chroot)")]
+    NotRoot,
+    #[error("{0} not found in PATH (install {1})")]
+    ToolMissing(&'static str, &'static str),
+    #[error("not enough free space in {}: {available_mib} MiB available, {needed_mib} MiB needed", .dir.display())]
+    NoSpace { dir: PathBuf, available_mib: u64, needed_mib: u64 },
+    #[error("mirror unreachable: {0}")]
+    MirrorUnreachable(String),
+    #[error("bad template source {0:?}: expected debootstrap or image:PATH-or-URL")]
+    BadSource(String),
+    #[error("bad checksum {0:?}: expected 64 (SHA-256) or 128 (SHA-512) hex digits")]
+    BadChecksum(String),
+    #[error("{what} does not match its checksum: expected {expected}, got {actual}")]
+    ChecksumMismatch { what: String, expected: String, actual: String },
+    #[error("download of {url} failed: {reason}")]
+    Download { url: String, reason: String },
+    #[error("another template build is running (lock {} is held)", .0.display())]
+    Busy(PathBuf),
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{step} failed: {detail}")]
+    StepFailed { step: String, detail: String },
+}
+
+impl TemplateError {
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    pub fn step(step: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::StepFailed { step: step.into(), detail: detail.into() }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotRoot => ErrorCode::Auth,
+            Self::ToolMissing(..) => ErrorCode::Unsupported,
+            Self::NoSpace { .. } => ErrorCode::Capacity,
+            Self::MirrorUnreachable(_) | Self::Download { .. } => ErrorCode::Unavailable,
+            Self::BadSource(_) | Self::BadChecksum(_) | Self::ChecksumMismatch { .. } => ErrorCode::InvalidSpec,
+            Self::Busy(_) => ErrorCode::Conflict,
+            Self::Io { .. } | Self::Corrupt { .. } | Self::StepFailed { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<TemplateError> for ProviderError {
+    fn from(e: TemplateError) -> Self {
+        ProviderError::new(e.code(), e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_failure() {
+        let cases = [
+            (TemplateError::NotRoot, "auth"),
+            (TemplateError::ToolMissing("debootstrap", "debootstrap"), "unsupported"),
+            (TemplateError::MirrorUnreachable("x".into()), "unavailable"),
+            (TemplateError::BadSource("nope".into()), "invalid-spec"),
+            (TemplateError::Busy(PathBuf::from("/l")), "conflict"),
+            (TemplateError::NoSpace { dir: PathBuf::from("/t"), available_mib: 1, needed_mib: 2 }, "capacity"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(ProviderError::from(error).code.as_str(), code);
+        }
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        let e = TemplateError::NoSpace { dir: PathBuf::from("/var/lib/blockhost/templates"), available_mib: 100, needed_mib: 3072 };
+        assert_eq!(
+            e.to_string(),
+            "not enough free space in /var/lib/blockhost/templates: 100 MiB available, 3072 MiB needed"
+        );
+    }
+}

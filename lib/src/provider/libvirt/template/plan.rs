@@ -1,0 +1,198 @@
+//! What a build will use, resolved from the options and the extra packages
+//! directory, and the digest of those inputs that tells whether the current
+//! template is up to date.
+
+use super::checksum::{hex, sha256_file, Checksum};
+use super::error::TemplateError;
+use crate::provider::TemplateOptions;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_SUITE: &str = "bookworm";
+pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// Bumped whenever the build recipe changes what ends up in a template.
+const RECIPE_REVISION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Debootstrap { mirror: String },
+    Image(ImageLocation),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageLocation {
+    File(PathBuf),
+    Url(String),
+}
+
+/// A `.deb` from `template-packages/` to install into the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraDeb {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildPlan {
+    pub source: Source,
+    pub suite: String,
+    pub checksum: Option<Checksum>,
+    pub debs: Vec<ExtraDeb>,
+}
+
+impl BuildPlan {
+    /// Validates the options and hashes every extra package.
+    pub fn resolve(options: &TemplateOptions, packages_dir: &Path) -> Result<Self, TemplateError> {
+        let suite = options.suite.clone().unwrap_or_else(|| DEFAULT_SUITE.to_string());
+        let suite_ok = suite.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !suite_ok {
+            return Err(TemplateError::BadSource(format!("suite {suite}")));
+        }
+        let source = parse_source(options.source.as_deref().unwrap_or("debootstrap"), options.mirror.as_deref())?;
+        let checksum = options.checksum.as_deref().map(Checksum::parse).transpose()?;
+        Ok(Self { source, suite, checksum, debs: extra_debs(packages_dir)? })
+    }
+
+    /// `debootstrap` or `image:<path-or-url>`, as recorded in the manifest.
+    pub fn source_label(&self) -> String {
+        match &self.source {
+            Source::Debootstrap { .. } => "debootstrap".to_string(),
+            Source::Image(ImageLocation::File(path)) => format!("image:{}", path.display()),
+            Source::Image(ImageLocation::Url(url)) => format!("image:{url}"),
+        }
+    }
+
+    pub fn mirror(&self) -> Option<&str> {
+        match &self.source {
+            Source::Debootstrap { mirror } => Some(mirror),
+            Source::Image(_) => None,
+        }
+    }
+
+    /// SHA-256 over the recipe revision, source, suite, mirror, the package
+    /// list the recipe installs and every extra `.deb` (name and content).
+    pub fn inputs_digest(&self, recipe_packages: &[&str]) -> String {
+        let mut text = format!("recipe {RECIPE_REVISION}\nsource {}\nsuite {}\n", self.source_label(), self.suite);
+        if let Some(mirror) = self.mirror() {
+            text.push_str(&format!("mirror {mirror}\n"));
+        }
+        text.push_str(&format!("packages {}\n", recipe_packages.join(",")));
+        for deb in &self.debs {
+            text.push_str(&format!("deb {} {}\n", deb.file_name, deb.sha256));
+        }
+        hex(&Sha256::digest(text.as_bytes()))
+    }
+}
+
+fn parse_source(spec: &str, mirror: Option<&str>) -> Result<Source, TemplateError> {
+    if spec == "debootstrap" {
+        let mirror = mirror.unwrap_or(DEFAULT_MIRROR).trim_end_matches('/').to_string();
+        let valid = ["http://", "https://"].iter().any(|s| mirror.strip_prefix(s).is_some_and(|rest| !rest.is_empty()))
+            && !mirror.contains(char::is_whitespace);
+        if !valid {
+            return Err(TemplateError::MirrorUnreachable(format!("{mirror} is not an http(s) URL")));
+        }
+        return Ok(Source::Debootstrap { mirror });
+    }
+    let location = spec.strip_prefix("image:").filter(|l| !l.is_empty()).ok_or_else(|| TemplateError::BadSource(spec.into()))?;
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return Ok(Source::Image(ImageLocation::Url(location.to_string())));
+    }
+    if location.contains("://") {
+        return Err(TemplateError::BadSource(spec.into()));
+    }
+    let path = PathBuf::from(location);
+    if !path.is_file() {
+        return Err(TemplateError::BadSource(format!("{spec} (no such file)")));
+    }
+    Ok(Source::Image(ImageLocation::File(std::path::absolute(&path).map_err(TemplateError::io(&path))?)))
+}
+
+/// Every `*.deb` in `dir`, sorted by name; none when the directory is absent.
+fn extra_debs(dir: &Path) -> Result<Vec<ExtraDeb>, TemplateError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TemplateError::io(dir)(e)),
+    };
+    let mut debs = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(TemplateError::io(dir))?.path();
+        let Some(file_name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        if file_name.ends_with(".deb") && path.is_file() {
+            debs.push(ExtraDeb { sha256: sha256_file(&path)?, path, file_name });
+        }
+    }
+    debs.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    Ok(debs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(source: Option<&str>) -> TemplateOptions {
+        TemplateOptions { source: source.map(String::from), ..TemplateOptions::default() }
+    }
+
+    #[test]
+    fn defaults() {
+        let plan = BuildPlan::resolve(&TemplateOptions::default(), Path::new("/nonexistent")).unwrap();
+        assert_eq!(plan.source, Source::Debootstrap { mirror: DEFAULT_MIRROR.into() });
+        assert_eq!(plan.suite, "bookworm");
+        assert_eq!(plan.source_label(), "debootstrap");
+        assert!(plan.debs.is_empty() && plan.checksum.is_none());
+    }
+
+    #[test]
+    fn source_specs() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("cloud.qcow2");
+        std::fs::write(&image, "x").unwrap();
+        let file = BuildPlan::resolve(&options(Some(&format!("image:{}", image.display()))), dir.path()).unwrap();
+        assert_eq!(file.source, Source::Image(ImageLocation::File(image.clone())));
+        let url = BuildPlan::resolve(&options(Some("image:https://example.org/d.qcow2")), dir.path()).unwrap();
+        assert_eq!(url.source_label(), "image:https://example.org/d.qcow2");
+        assert_eq!(url.mirror(), None);
+        for bad in ["image:", "image:/no/such/file", "image:ftp://x/y", "tarball", ""] {
+            let err = BuildPlan::resolve(&options(Some(bad)), dir.path()).unwrap_err();
+            assert!(matches!(err, TemplateError::BadSource(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_mirror_suite_and_checksum() {
+        let none = Path::new("/nonexistent");
+        let bad_mirror = TemplateOptions { mirror: Some("deb.debian.org".into()), ..TemplateOptions::default() };
+        assert!(matches!(BuildPlan::resolve(&bad_mirror, none), Err(TemplateError::MirrorUnreachable(_))));
+        let bad_suite = TemplateOptions { suite: Some("../etc".into()), ..TemplateOptions::default() };
+        assert!(matches!(BuildPlan::resolve(&bad_suite, none), Err(TemplateError::BadSource(_))));
+        let bad_sum = TemplateOptions { checksum: Some("abc".into()), ..TemplateOptions::default() };
+        assert!(matches!(BuildPlan::resolve(&bad_sum, none), Err(TemplateError::BadChecksum(_))));
+    }
+
+    #[test]
+    fn digest_follows_every_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = |options: &TemplateOptions| BuildPlan::resolve(options, dir.path()).unwrap().inputs_digest(&["a", "b"]);
+        let base = digest(&TemplateOptions::default());
+        assert_eq!(base, digest(&TemplateOptions { force: true, prune: true, ..TemplateOptions::default() }));
+        assert_eq!(base, digest(&TemplateOptions { mirror: Some(format!("{DEFAULT_MIRROR}/")), ..TemplateOptions::default() }));
+        assert_ne!(base, digest(&TemplateOptions { suite: Some("trixie".into()), ..TemplateOptions::default() }));
+        assert_ne!(base, digest(&TemplateOptions { mirror: Some("http://m/debian".into()), ..TemplateOptions::default() }));
+        let plan = BuildPlan::resolve(&TemplateOptions::default(), dir.path()).unwrap();
+        assert_ne!(base, plan.inputs_digest(&["a"]));
+
+        std::fs::write(dir.path().join("libpam-web3.deb"), "v1").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let with_deb = digest(&TemplateOptions::default());
+        assert_ne!(base, with_deb);
+        std::fs::write(dir.path().join("libpam-web3.deb"), "v2").unwrap();
+        assert_ne!(with_deb, digest(&TemplateOptions::default()));
+        std::fs::remove_file(dir.path().join("libpam-web3.deb")).unwrap();
+        std::fs::write(dir.path().join("other.deb"), "v1").unwrap();
+        assert_ne!(with_deb, digest(&TemplateOptions::default()), "the file name counts too");
+    }
+}

@@ -1,0 +1,156 @@
+//! Plain file edits of a debootstrapped tree: what a booting VM needs
+//! (fstab, a small initramfs, the template policy), then everything that must
+//! be unique per VM or is only build residue removed.
+
+use super::error::TemplateError;
+use super::guest_config::{patch_sshd_config, CLOUD_CFG, CLOUD_CFG_PATH, MASKED_UNITS, SSHD_DROPIN, SSHD_DROPIN_PATH};
+use std::path::Path;
+
+/// Modules the initramfs carries (`MODULES=list`): enough for `root=/dev/vda`.
+const INITRAMFS_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_scsi", "virtio_console"];
+
+fn write(root: &Path, rel: &str, text: &str) -> Result<(), TemplateError> {
+    let path = root.join(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(TemplateError::io(dir))?;
+    }
+    std::fs::write(&path, text).map_err(TemplateError::io(&path))
+}
+
+fn symlink(root: &Path, rel: &str, target: &str) -> Result<(), TemplateError> {
+    let path = root.join(rel);
+    remove_file(&path)?;
+    std::os::unix::fs::symlink(target, &path).map_err(TemplateError::io(&path))
+}
+
+fn remove_file(path: &Path) -> Result<(), TemplateError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TemplateError::io(path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes the entries of `dir` (not `dir` itself) that `pick` selects.
+fn clear_dir(dir: &Path, pick: impl Fn(&std::fs::DirEntry) -> bool) -> Result<(), TemplateError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TemplateError::io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(TemplateError::io(dir))?;
+        if pick(&entry) {
+            super::tree::remove_tree(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The VM's view of the system: root on `/dev/vda`, the template policy, a
+/// small initramfs configuration (rebuilt by the caller).
+pub fn configure(root: &Path) -> Result<(), TemplateError> {
+    write(root, "etc/hostname", "localhost\n")?;
+    write(root, "etc/hosts", "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")?;
+    write(root, "etc/fstab", "/dev/vda / ext4 defaults,errors=remount-ro 0 1\n")?;
+    write(root, SSHD_DROPIN_PATH, SSHD_DROPIN)?;
+    let sshd_config = root.join("etc/ssh/sshd_config");
+    let text = std::fs::read_to_string(&sshd_config).map_err(TemplateError::io(&sshd_config))?;
+    write(root, "etc/ssh/sshd_config", &patch_sshd_config(&text))?;
+    write(root, CLOUD_CFG_PATH, CLOUD_CFG)?;
+    // minbase has no `locales`: cloud-init must not try to generate one.
+    write(root, "etc/cloud/cloud.cfg.d/98-blockhost-minbase.cfg", "locale: false\n")?;
+    for unit in MASKED_UNITS {
+        symlink(root, &format!("etc/systemd/system/{unit}"), "/dev/null")?;
+    }
+    write(root, "etc/initramfs-tools/conf.d/90-blockhost.conf", "MODULES=list\n")?;
+    let mut modules = String::from("# Written by blockhost-build-template: what root=/dev/vda needs.\n");
+    for module in INITRAMFS_MODULES {
+        modules.push_str(module);
+        modules.push('\n');
+    }
+    write(root, "etc/initramfs-tools/modules", &modules)
+}
+
+/// Removes what must differ per VM (machine id, SSH host keys, cloud-init
+/// state) and what only the build needed (logs, apt lists and caches).
+pub fn clean(root: &Path) -> Result<(), TemplateError> {
+    write(root, "etc/machine-id", "")?;
+    symlink(root, "var/lib/dbus/machine-id", "/etc/machine-id")?;
+    clear_dir(&root.join("etc/ssh"), |e| e.file_name().to_string_lossy().starts_with("ssh_host_"))?;
+    clear_dir(&root.join("var/lib/cloud"), |_| true)?;
+    clear_dir(&root.join("var/lib/apt/lists"), |e| e.file_name() != "partial" && e.file_name() != "lock")?;
+    clear_dir(&root.join("var/cache/apt"), |e| e.file_name().to_string_lossy().ends_with(".bin"))?;
+    clear_dir(&root.join("var/cache/apt/archives"), |e| e.file_name().to_string_lossy().ends_with(".deb"))?;
+    clear_logs(&root.join("var/log"))?;
+    clear_dir(&root.join("tmp"), |_| true)?;
+    clear_dir(&root.join("var/tmp"), |_| true)?;
+    // The build host's resolver, copied in by debootstrap, means nothing to a VM.
+    remove_file(&root.join("etc/resolvconf/resolv.conf.d/original"))
+}
+
+/// Every regular file under `dir` removed; the directories stay (services expect them).
+fn clear_logs(dir: &Path) -> Result<(), TemplateError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(TemplateError::io(dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(TemplateError::io(dir))?;
+        let kind = entry.file_type().map_err(TemplateError::io(entry.path()))?;
+        if kind.is_dir() {
+            clear_logs(&entry.path())?;
+        } else {
+            remove_file(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configure_then_clean_a_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (rel, text) in [
+            ("etc/ssh/sshd_config", "KbdInteractiveAuthentication no\n"),
+            ("etc/ssh/ssh_host_ed25519_key", "secret"),
+            ("etc/ssh/moduli", "keep"),
+            ("etc/machine-id", "0123456789abcdef0123456789abcdef\n"),
+            ("var/lib/dbus/machine-id", "0123"),
+            ("var/lib/cloud/instance/boot-finished", "x"),
+            ("var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease", "x"),
+            ("var/cache/apt/pkgcache.bin", "x"),
+            ("var/cache/apt/archives/x.deb", "x"),
+            ("var/log/apt/history.log", "x"),
+            ("var/log/dpkg.log", "x"),
+            ("tmp/blockhost-debs/x.deb", "x"),
+            ("etc/resolvconf/resolv.conf.d/original", "nameserver 10.0.0.1\n"),
+        ] {
+            write(root, rel, text).unwrap();
+        }
+        std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+        configure(root).unwrap();
+        clean(root).unwrap();
+        let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
+        assert_eq!(read("etc/fstab"), "/dev/vda / ext4 defaults,errors=remount-ro 0 1\n");
+        assert!(read("etc/ssh/sshd_config").contains("#KbdInteractiveAuthentication no"));
+        assert_eq!(read(SSHD_DROPIN_PATH), SSHD_DROPIN);
+        assert_eq!(read(CLOUD_CFG_PATH), CLOUD_CFG);
+        assert_eq!(read("etc/initramfs-tools/conf.d/90-blockhost.conf"), "MODULES=list\n");
+        assert!(read("etc/initramfs-tools/modules").contains("\nvirtio_blk\n"));
+        assert_eq!(std::fs::read_link(root.join("etc/systemd/system/apt-daily.timer")).unwrap(), Path::new("/dev/null"));
+        assert_eq!(read("etc/machine-id"), "");
+        assert_eq!(std::fs::read_link(root.join("var/lib/dbus/machine-id")).unwrap(), Path::new("/etc/machine-id"));
+        assert!(!root.join("etc/ssh/ssh_host_ed25519_key").exists() && root.join("etc/ssh/moduli").exists());
+        assert_eq!(std::fs::read_dir(root.join("var/lib/cloud")).unwrap().count(), 0);
+        assert!(!root.join("var/log/dpkg.log").exists() && root.join("var/log/apt").is_dir());
+        assert!(!root.join("var/lib/apt/lists/deb.debian.org_dists_bookworm_InRelease").exists());
+        assert!(!root.join("var/cache/apt/pkgcache.bin").exists() && !root.join("var/cache/apt/archives/x.deb").exists());
+        assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+        assert!(!root.join("etc/resolvconf/resolv.conf.d/original").exists());
+    }
+}

@@ -1,0 +1,186 @@
+//! Real template builds from the Debian mirror: root, network and a few minutes
+//! each, so they run only with `BLOCKHOST_TEMPLATE_E2E=1`:
+//!
+//! `BLOCKHOST_TEMPLATE_E2E=1 cargo test -p blockhost-provisioner --test template_e2e -- --nocapture --test-threads=1`
+
+mod template_support;
+
+use provisioner::host::paths::HostPaths;
+use provisioner::provider::libvirt::template::manifest::{BootMode, Template};
+use provisioner::provider::libvirt::template::TemplateStore;
+use provisioner::provider::{ErrorCode, TemplateOptions};
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use template_support::*;
+
+const GATE: &str = "BLOCKHOST_TEMPLATE_E2E";
+/// Set by the interruption test for the build it starts in a child process.
+const DRIVER_ROOT: &str = "BLOCKHOST_TEMPLATE_DRIVER_ROOT";
+
+fn enabled(test: &str) -> bool {
+    let on = std::env::var_os(GATE).is_some_and(|v| v == "1");
+    if !on {
+        eprintln!("skipping {test}: set {GATE}=1 to run real template builds (root, network, minutes)");
+    }
+    on
+}
+
+/// Runs `debugfs -R <request>` on an ext4 image.
+fn debugfs(raw: &Path, request: &str) -> String {
+    let out = Command::new("debugfs").args(["-R", request]).arg(raw).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn real_build_from_the_mirror() {
+    if !enabled("real_build_from_the_mirror") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    let packages = paths.state_dir().join("template-packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    build_probe_deb(&packages, "1.0");
+    let store = TemplateStore::new(&paths);
+
+    let started = Instant::now();
+    let mut progress = |line: &str| eprintln!("{:>6.1}s {line}", started.elapsed().as_secs_f64());
+    let build = store.build(&TemplateOptions::default(), &mut progress).unwrap();
+    eprintln!("first build: {:.0} s", started.elapsed().as_secs_f64());
+    assert!(build.built);
+
+    let dir = build.path.parent().unwrap().to_path_buf();
+    let template = Template::load(&dir).unwrap();
+    assert_eq!(store.current().unwrap().as_ref(), Some(&template));
+    let m = &template.manifest;
+    eprintln!("manifest: {}", std::fs::read_to_string(dir.join("template.json")).unwrap().lines().take(30).collect::<Vec<_>>().join("\n"));
+    assert!(m.version.starts_with("bookworm-") && dir.ends_with(&m.version));
+    assert_eq!((m.source.as_str(), m.suite.as_str()), ("debootstrap", "bookworm"));
+    assert_eq!(m.mirror.as_deref(), Some("http://deb.debian.org/debian"));
+    assert_eq!((m.boot.machine.as_str(), m.boot.cdrom_bus.as_str()), ("pc", "ide"));
+    let BootMode::DirectKernel { kernel, initrd, cmdline } = &m.boot.mode else { panic!("{:?}", m.boot.mode) };
+    assert!(cmdline.contains("root=/dev/vda"));
+    for file in [kernel, initrd, &m.image] {
+        let meta = std::fs::metadata(dir.join(file)).unwrap();
+        assert!(meta.len() > 1 << 20, "{file}");
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777, 0o644, "{file}");
+    }
+    assert_eq!(sha256_of(&build.path), m.image_sha256);
+    let version_of = |name: &str| m.packages.iter().find(|p| p.name == name).map(|p| p.version.clone());
+    assert_eq!(version_of(PROBE_PACKAGE).as_deref(), Some("1.0"));
+    for name in ["cloud-init", "linux-image-cloud-amd64", "qemu-guest-agent", "openssh-server", "resolvconf", "sudo"] {
+        assert!(version_of(name).is_some(), "{name} missing from the manifest");
+    }
+    let check = Command::new("qemu-img").args(["check", "-q"]).arg(&build.path).status().unwrap();
+    assert!(check.success(), "qemu-img check");
+
+    // Look inside the filesystem without mounting it.
+    let raw = root.path().join("inspect.raw");
+    assert!(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&build.path).arg(&raw).status().unwrap().success());
+    assert!(debugfs(&raw, "cat /etc/ssh/sshd_config.d/50-blockhost.conf").contains("KbdInteractiveAuthentication yes"));
+    assert!(debugfs(&raw, "cat /etc/cloud/cloud.cfg.d/99-blockhost.cfg").contains("datasource_list: [ NoCloud, None ]"));
+    assert!(debugfs(&raw, "cat /usr/share/blockhost-template-probe/marker").contains("probe 1.0"));
+    assert!(debugfs(&raw, "stat /etc/machine-id").contains("Size: 0"));
+    assert!(!debugfs(&raw, "ls /etc/ssh").contains("ssh_host_"));
+    assert!(debugfs(&raw, "stat /etc/systemd/system/apt-daily.timer").contains("Type: symlink"));
+    std::fs::remove_file(&raw).unwrap();
+
+    // Same inputs: kept. A new package version: out of date.
+    let again = store.build(&TemplateOptions::default(), &mut progress).unwrap();
+    assert_eq!((again.built, &again.path), (false, &build.path));
+    std::fs::write(packages.join("extra.deb"), "not really a package").unwrap();
+    let err = store
+        .build(&TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..TemplateOptions::default() }, &mut progress)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert_eq!(store.current().unwrap().unwrap().dir, dir, "a failed build leaves current alone");
+}
+
+/// Not a test on its own: the child process of `sigkill_mid_debootstrap_keeps_current`.
+#[test]
+fn template_build_driver() {
+    let Some(root) = std::env::var_os(DRIVER_ROOT) else { return };
+    let store = TemplateStore::new(&HostPaths::with_root(root));
+    let mut progress = |line: &str| println!("{line}");
+    store.build(&TemplateOptions { force: true, ..TemplateOptions::default() }, &mut progress).unwrap();
+}
+
+#[test]
+fn sigkill_mid_debootstrap_keeps_current() {
+    if !enabled("sigkill_mid_debootstrap_keeps_current") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    let previous = fake_version(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z", "old");
+    make_current(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z");
+    let store = TemplateStore::new(&paths);
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "template_build_driver", "--nocapture", "--test-threads=1"])
+        .env(DRIVER_ROOT, root.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut in_debootstrap: Option<Instant> = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        eprintln!("driver: {line}");
+        if line.contains("(debootstrap)") {
+            in_debootstrap = Some(Instant::now());
+        }
+        // Deep into debootstrap: packages are being configured in the chroot,
+        // with /proc and /sys mounted inside it.
+        if in_debootstrap.is_some() && line.trim_start().starts_with("I: Configuring") {
+            break;
+        }
+    }
+    assert!(in_debootstrap.is_some(), "the build never reached debootstrap");
+    let staging = paths.state_dir().join(format!("templates/.build-{pid}"));
+    assert!(staging.join("rootfs").is_dir(), "debootstrap was writing into {}", staging.display());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(lines);
+
+    // Nothing of the build runs on: the namespace's processes died with it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_mentioning(&staging).is_empty() {
+        assert!(Instant::now() < deadline, "left running: {:?}", processes_mentioning(&staging));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(staging.to_str().unwrap()), "no mount of the build is left: {mountinfo}");
+    let current = store.current().unwrap().unwrap();
+    assert_eq!(current.dir, previous, "current still names the previous version");
+    assert_eq!(std::fs::read_to_string(current.image_path()).unwrap(), "old");
+    assert!(staging.exists(), "the killed build left its staging directory");
+
+    // The next build removes it before anything else (and here fails fast on a dead mirror).
+    let mut seen = Vec::new();
+    let dead_mirror = TemplateOptions { force: true, mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..TemplateOptions::default() };
+    let err = store.build(&dead_mirror, &mut |l: &str| seen.push(l.to_string())).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert!(!staging.exists(), "stale staging removed");
+    assert!(seen.iter().any(|l| l.contains("interrupted build") && l.contains(&format!(".build-{pid}"))), "{seen:?}");
+    assert_eq!(store.current().unwrap().unwrap().dir, previous);
+}
+
+/// PIDs whose command line or root directory mentions `path`.
+fn processes_mentioning(path: &Path) -> Vec<u32> {
+    let needle = path.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&needle) || root.starts_with(path)
+        })
+        .collect()
+}
