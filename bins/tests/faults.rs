@@ -3,7 +3,7 @@
 //! hypervisor, SIGTERM during a create, and VMs drifting behind our back.
 
 mod common;
-use common::{bin_path, set_record_field, Root, WALLET};
+use common::{bin_path, root_with_due_vms, Root, WALLET};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -286,13 +286,7 @@ fn ambiguous_terminate_on_destroy_is_confirmed_by_read_back() {
 
 #[test]
 fn unreachable_hypervisor_is_never_mistaken_for_a_destroyed_vm() {
-    let root = Root::new();
-    for name in ["up", "expired", "overdue"] {
-        root.create(name);
-    }
-    set_record_field(&root, "expired", "expires_at", json!("2020-01-01T00:00:00+00:00"));
-    set_record_field(&root, "overdue", "status", json!("suspended"));
-    set_record_field(&root, "overdue", "suspended_at", json!("2020-01-01T00:00:00+00:00"));
+    let root = root_with_due_vms();
     let before = root.snapshot();
     let down = [("UNREACHABLE", "true")];
 

@@ -2,19 +2,13 @@
 //! says `unknown`, list and gc never take a VM for destroyed, nothing changes.
 
 mod common;
-use common::{set_record_field, Root};
-use serde_json::{json, Value};
+use common::{root_with_due_vms, Root};
+use serde_json::Value;
 
-/// Three VMs recorded by the mock, then the root switched to a libvirt whose
+/// The VMs of `root_with_due_vms`, recorded by the mock, then the root switched to a libvirt whose
 /// daemon socket does not exist.
 fn root_with_unreachable_libvirt() -> Root {
-    let root = Root::new();
-    for name in ["up", "expired", "overdue"] {
-        root.create(name);
-    }
-    set_record_field(&root, "expired", "expires_at", json!("2020-01-01T00:00:00+00:00"));
-    set_record_field(&root, "overdue", "status", json!("suspended"));
-    set_record_field(&root, "overdue", "suspended_at", json!("2020-01-01T00:00:00+00:00"));
+    let root = root_with_due_vms();
     std::fs::copy(root.db_path(), root.path("var/lib/blockhost/vms.json")).unwrap();
     root.remove("var/lib/blockhost/mock");
     let socket = root.path("run/libvirt/no-daemon-here.sock");

@@ -150,6 +150,19 @@ pub fn bin_path(bin: &str) -> PathBuf {
     })
 }
 
+/// A root with VMs `up` (active), `expired` (expiry long past) and `overdue`
+/// (suspended long ago): one of each thing gc acts on.
+pub fn root_with_due_vms() -> Root {
+    let root = Root::new();
+    for name in ["up", "expired", "overdue"] {
+        root.create(name);
+    }
+    set_record_field(&root, "expired", "expires_at", serde_json::json!("2020-01-01T00:00:00+00:00"));
+    set_record_field(&root, "overdue", "status", serde_json::json!("suspended"));
+    set_record_field(&root, "overdue", "suspended_at", serde_json::json!("2020-01-01T00:00:00+00:00"));
+    root
+}
+
 /// Rewrites one record field in the mock's vms.json (simulating time passing).
 pub fn set_record_field(root: &Root, vm: &str, key: &str, value: Value) {
     let mut db = root.db();

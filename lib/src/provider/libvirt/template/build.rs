@@ -186,19 +186,12 @@ mod tests {
         (store, dir)
     }
 
-    fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
-
     #[test]
     fn keeps_an_up_to_date_template_until_a_package_is_added() {
         let root = tempfile::tempdir().unwrap();
         let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, dir) = store_with_current(root.path(), &options);
-        let stale = store.templates.join(format!(".build-{}", dead_pid()));
+        let stale = store.templates.join(format!(".build-{}", super::super::staging::tests::dead_pid()));
         std::fs::create_dir_all(stale.join("rootfs/etc")).unwrap();
 
         let mut lines = Vec::new();

@@ -65,10 +65,11 @@ fn sweep_dir(dir: &Path, pid_of: impl Fn(&str) -> Option<&str>) -> Result<Vec<Pa
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn dead_pid() -> u32 {
+    /// The pid of a process that has exited.
+    pub(in crate::provider::libvirt::template) fn dead_pid() -> u32 {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
