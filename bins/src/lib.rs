@@ -3,6 +3,16 @@
 
 pub mod commands;
 
+/// `eprintln!` that never panics: a reader that closed stderr (or a full
+/// disk behind it) must not turn a contract exit code into a panic's 101.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use clap::Parser;
 use provisioner::host::paths::HostPaths;
 use provisioner::verbs::{Session, VerbError};
@@ -26,7 +36,7 @@ pub fn parse_with<A: Parser>(on_usage_error: impl FnOnce(String) -> ExitCode) ->
 /// Parses argv, reporting a usage error as `<prog>: <message>` with `usage_exit`.
 pub fn parse<A: Parser>(prog: &str, usage_exit: u8) -> Result<A, ExitCode> {
     parse_with(|line| {
-        eprintln!("{prog}: {line}");
+        note!("{prog}: {line}");
         ExitCode::from(usage_exit)
     })
 }
@@ -59,11 +69,11 @@ pub fn run_printing(prog: &str, mock: bool, verb: impl FnOnce(&Session) -> Resul
 
 /// One line on stderr, exit 1.
 pub fn fail(prog: &str, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{prog}: {message}");
+    note!("{prog}: {message}");
     ExitCode::FAILURE
 }
 
 /// Progress lines go to stderr; stdout carries only the contract's output.
 pub fn stderr_progress(line: &str) {
-    eprintln!("{line}");
+    note!("{line}");
 }

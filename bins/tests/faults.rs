@@ -394,3 +394,25 @@ fn stopped_vm_reads_as_suspended() {
     assert_eq!(rows[0]["status"], "suspended");
     assert_eq!(root.db()["vms"]["base"]["status"], "active");
 }
+
+#[test]
+fn a_closed_stderr_never_turns_an_interrupted_create_into_a_panic() {
+    let root = base_root();
+    let mut cmd = root.std_cmd("blockhost-vm-create");
+    cmd.args(["deaf", "--owner-wallet", WALLET, "--apply"])
+        .env("BLOCKHOST_MOCK_AGENT_DELAY_MS", "5000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Waiting up to") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "create ended early");
+    }
+    drop(stderr);
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(143), "rollback messages to a closed pipe are dropped, not fatal");
+    assert_no_trace(&root, "deaf");
+}

@@ -63,7 +63,7 @@ pub struct Args {
 
 fn error_exit(message: &str, code: u8) -> ExitCode {
     println!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
-    eprintln!("{PROG}: {message}");
+    crate::note!("{PROG}: {message}");
     ExitCode::from(code)
 }
 

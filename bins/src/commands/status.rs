@@ -17,7 +17,7 @@ pub struct Args {
 
 pub fn main() -> ExitCode {
     let args = match parse_with::<Args>(|line| {
-        eprintln!("{PROG}: {line}");
+        crate::note!("{PROG}: {line}");
         println!("{UNKNOWN}");
         ExitCode::SUCCESS
     }) {
@@ -29,7 +29,7 @@ pub fn main() -> ExitCode {
         Err(e) => status::Status::unknown(e.to_string()),
     };
     if let Some(reason) = &status.reason {
-        eprintln!("{PROG}: {reason}");
+        crate::note!("{PROG}: {reason}");
     }
     println!("{}", status.word);
     ExitCode::SUCCESS

@@ -31,7 +31,7 @@ pub fn main() -> ExitCode {
             let _ = std::io::stderr().write_all(&output.stdout);
             let _ = std::io::stderr().write_all(&output.stderr);
             if output.exit_code == 0 {
-                eprintln!("GECOS of {} on {} set to {}", change.username, args.name, change.gecos);
+                crate::note!("GECOS of {} on {} set to {}", change.username, args.name, change.gecos);
             }
             ExitCode::from(u8::try_from(output.exit_code).unwrap_or(1))
         }

@@ -14,7 +14,8 @@ const DEL: &str = "libvirt-ip6-route-del";
 fn request(agent: &RootAgent, action: &str, name: &str, record: &VmRecord) {
     let (Some(ipv6), Some(bridge)) = (record.ipv6, record.bridge.as_deref()) else { return };
     if let Err(e) = agent.call(action, json!({ "address": format!("{ipv6}/128"), "dev": bridge })) {
-        eprintln!("warning: host route of {name} ({ipv6} via {bridge}): {e}");
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "warning: host route of {name} ({ipv6} via {bridge}): {e}");
     }
 }
 
