@@ -246,9 +246,12 @@ fn lifecycle_on_real_vms() {
     assert_eq!(host.ok("blockhost-vm-kill", &["e2e-a"]), "VM already stopped: e2e-a\n");
     assert_eq!(host.status("e2e-a"), "suspended");
 
-    let overlay = host.root.path("var/lib/blockhost/vms/e2e-b.qcow2");
+    let overlay = host.root.path("var/lib/blockhost/vms/e2e-a.qcow2");
     let check = Command::new("qemu-img").args(["check", "-q"]).arg(&overlay).status().unwrap();
-    assert!(check.success(), "the overlay of a running VM checks clean");
+    assert!(check.success(), "the overlay of a killed VM checks clean");
+    let chain = Command::new("qemu-img").args(["info", "--backing-chain"]).arg(&overlay).output().unwrap();
+    let chain = String::from_utf8_lossy(&chain.stdout);
+    assert!(chain.contains("backing file:") && chain.contains("/disk.qcow2"), "backed by a template version: {chain}");
 
     for name in ["e2e-a", "e2e-b"] {
         for _ in 0..2 {
