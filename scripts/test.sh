@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project: Rust unit, in-process provider and CLI contract
-# tests, lints, and the Python plugin tests (pytest with a real Flask).
+# tests, lints, the Python plugin tests (pytest with a real Flask), and the
+# Debian package (built, linted, installed into a scratch root; as root only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
@@ -23,6 +24,9 @@ status=${PIPESTATUS[0]}
 
 log "pytest"
 python3 -m pytest -q tests/python
+
+log "packaging"
+bash tests/packaging/test-deb.sh
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' /tmp/blockhost-cargo-test.log | awk '{s+=$4} END {print s+0}')
 echo "Rust: $passed passed, 0 failed"
