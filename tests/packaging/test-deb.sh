@@ -181,7 +181,7 @@ timer_enabled() {
     [ "$(readlink "$root/$WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-gc.timer ]
 }
 
-dpkg_root -i "$work/blockhost-common.deb" "$work/blockhost-test-base.deb" >/dev/null
+dpkg_root -i "$work/blockhost-common.deb" "$work/blockhost-test-base.deb" >/dev/null || fail "stand-in packages do not install"
 dpkg_root -i "$deb" || fail "dpkg --root -i"
 installed || fail "$PKG is not installed"
 ok "installed into the scratch root with dpkg --root (dependencies satisfied)"
