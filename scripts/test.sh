@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of the project: Rust unit, in-process provider and CLI contract
 # tests, lints, the Python plugin tests (pytest with a real Flask), and the
-# real-VM tests on a private libvirtd (skipped, saying why, where they cannot run).
+# Debian package (built, linted, installed into a scratch root; as root only),
+# and the real-VM tests on a private libvirtd (skipped, saying why, where they cannot run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
@@ -24,6 +25,9 @@ status=${PIPESTATUS[0]}
 
 log "pytest"
 python3 -m pytest -q tests/python
+
+log "packaging"
+bash tests/packaging/test-deb.sh
 
 log "real-VM tests (libvirt)"
 bash scripts/e2e-libvirt.sh

@@ -73,3 +73,19 @@ ensure_libvirt_e2e() {
         libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 \
         "qemu-utils${utils:+=$utils}" debootstrap dpkg-dev >&2
 }
+
+# dpkg-shlibdeps (the packaged binaries' library dependencies) and dpkg-deb.
+ensure_dpkg_dev() {
+    command -v dpkg-shlibdeps >/dev/null 2>&1 || apt_install dpkg-dev
+}
+
+# cargo-deb builds the Debian package from bins/Cargo.toml's metadata.
+ensure_cargo_deb() {
+    cargo deb --version >/dev/null 2>&1 && return 0
+    log "installing cargo-deb"
+    cargo install cargo-deb --locked >&2
+}
+
+ensure_lintian() {
+    command -v lintian >/dev/null 2>&1 || apt_install lintian
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Packaging test of blockhost-provisioner-libvirt: builds the .deb (or takes
+# the one given as $1), runs lintian, checks every file at its contract path
+# with its mode, installs it with `dpkg --root` into a scratch root (never the
+# host) next to stand-in dependency packages, checks what the maintainer
+# scripts did, then removes and purges it and checks nothing is left.
+# Needs root (dpkg --root keeps file ownership) and dpkg; skips otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+skip() {
+    echo "test-deb: SKIPPED: $*"
+    exit 0
+}
+[ "$(id -u)" -eq 0 ] || skip "needs root (run as root to build, lint and install the package in a scratch root)"
+command -v dpkg >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || skip "dpkg is not installed"
+
+. scripts/lib/toolchain.sh
+ensure_lintian
+ensure_python_test_deps
+
+PKG=blockhost-provisioner-libvirt
+PROGS=(blockhost-vm-create blockhost-vm-destroy blockhost-vm-start blockhost-vm-stop blockhost-vm-kill
+    blockhost-vm-status blockhost-vm-list blockhost-vm-metrics blockhost-vm-throttle blockhost-vm-gc
+    blockhost-vm-resume blockhost-vm-update-gecos blockhost-vm-guest-exec blockhost-build-template
+    blockhost-provisioner-detect)
+WANTS=etc/systemd/system/timers.target.wants/blockhost-gc.timer
+BH_UID=4242
+QEMU_GID=4343
+
+checks=0
+ok() {
+    checks=$((checks + 1))
+    echo "ok - $*"
+}
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+deb=${1:-}
+if [ -z "$deb" ]; then
+    deb=$(bash scripts/package.sh | tail -n 1)
+fi
+[ -f "$deb" ] || fail "no package at '$deb'"
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+[ "$(basename "$deb")" = "${PKG}_${version}_amd64.deb" ] || fail "file name $(basename "$deb")"
+ok "built $(basename "$deb")"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# --- lintian -------------------------------------------------------------
+lintian --fail-on error,warning "$deb" >"$work/lintian" 2>&1 || true
+cat "$work/lintian"
+if grep -E '^[EW]: ' "$work/lintian" >/dev/null; then
+    fail "lintian reports errors or warnings"
+fi
+ok "lintian: no errors, no warnings"
+
+# --- control fields ------------------------------------------------------
+field() { dpkg-deb -f "$deb" "$1"; }
+[ "$(field Package)" = "$PKG" ] || fail "Package: $(field Package)"
+[ "$(field Version)" = "$version" ] || fail "Version $(field Version) is not the workspace version $version"
+changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' packaging/libvirt/debian/changelog)
+[ "$changelog_version" = "$version" ] || fail "changelog is at $changelog_version, the workspace at $version"
+[ "$(field Architecture)" = amd64 ] || fail "Architecture: $(field Architecture)"
+[ "$(field Provides)" = blockhost-provisioner ] || fail "Provides: $(field Provides)"
+[ "$(field Conflicts)" = blockhost-provisioner ] || fail "Conflicts: $(field Conflicts)"
+depends=$(field Depends)
+for dep in 'blockhost-common (>= 0.1.0)' 'python3 (>= 3.10)' 'libc6 '; do
+    case ", $depends" in *", $dep"*) ;; *) fail "Depends lacks $dep: $depends" ;; esac
+done
+for rec in qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients; do
+    case ", $(field Recommends)," in *", $rec,"*) ;; *) fail "Recommends lacks $rec" ;; esac
+done
+[ "$(field Suggests)" = debootstrap ] || fail "Suggests: $(field Suggests)"
+ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
+
+# --- contents at the contract paths --------------------------------------
+{
+    for p in "${PROGS[@]}"; do
+        echo "-rwxr-xr-x usr/bin/$p"
+        echo "-rw-r--r-- usr/share/man/man1/$p.1.gz"
+        echo "-rw-r--r-- usr/share/bash-completion/completions/$p"
+        echo "-rw-r--r-- usr/share/zsh/vendor-completions/_$p"
+        echo "-rw-r--r-- usr/share/fish/vendor_completions.d/$p.fish"
+    done
+    echo "-rw-r--r-- usr/share/blockhost/provisioner.json"
+    echo "-rwxr-xr-x usr/share/blockhost/provisioner-hooks/first-boot.sh"
+    echo "-rw-r--r-- usr/share/blockhost/root-agent-actions/libvirt_host.py"
+    for f in python/blockhost/provisioner_libvirt/*.py; do
+        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#python/}"
+    done
+    for f in python/blockhost/provisioner_libvirt/templates/provisioner_libvirt/*.html; do
+        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#python/}"
+    done
+    echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.service"
+    echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.timer"
+    for f in copyright changelog.gz README.md PROVISIONER_INTERFACE.md; do
+        echo "-rw-r--r-- usr/share/doc/$PKG/$f"
+    done
+} | sort >"$work/expected"
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { sub(/^\.\//, "", $6); print $1, $6 }' | sort >"$work/files"
+if ! diff -u "$work/expected" "$work/files"; then
+    fail "package contents differ from the contract (- expected, + packaged)"
+fi
+dpkg-deb -c "$deb" | awk '$2 != "root/root" && $2 != "0/0" { print; bad = 1 } END { exit bad }' || fail "files not owned by root"
+ok "contents: $(wc -l <"$work/files") files at their contract paths with their modes, owned by root"
+
+# --- library dependencies of the executables -----------------------------
+dpkg-deb -x "$deb" "$work/extract"
+needed=$(for p in "${PROGS[@]}"; do readelf -d "$work/extract/usr/bin/$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
+case "$needed" in
+    *libvirt.so.0*) case ", $depends" in *", libvirt0 "*) ;; *) fail "the executables link libvirt.so.0 but Depends lacks libvirt0" ;; esac ;;
+esac
+ok "Depends has libvirt0 whenever the executables link libvirt (they link: $(echo "$needed" | tr '\n' ' '))"
+
+# --- systemd units -------------------------------------------------------
+if command -v systemd-analyze >/dev/null 2>&1; then
+    units=$work/units
+    mkdir "$units"
+    grep -qx 'ExecStart=/usr/bin/blockhost-vm-gc --execute' "$work/extract/usr/lib/systemd/system/blockhost-gc.service" \
+        || fail "ExecStart of blockhost-gc.service"
+    # the unit names /usr/bin/blockhost-vm-gc, which exists only in the scratch tree
+    sed "s#/usr/bin/blockhost-vm-gc#$work/extract/usr/bin/blockhost-vm-gc#" \
+        "$work/extract/usr/lib/systemd/system/blockhost-gc.service" >"$units/blockhost-gc.service"
+    cp "$work/extract/usr/lib/systemd/system/blockhost-gc.timer" "$units/"
+    systemd-analyze verify --man=no "$units/blockhost-gc.timer" "$units/blockhost-gc.service" \
+        || fail "systemd-analyze verify"
+    ok "systemd-analyze verify: blockhost-gc.service and .timer"
+else
+    echo "systemd-analyze not installed: unit verification skipped"
+fi
+
+# --- stand-in dependencies -----------------------------------------------
+# blockhost-common (a stand-in with no files and no scripts) and one package
+# providing every other dependency at the version installed on this machine,
+# so dpkg really checks Depends inside the scratch root.
+arch=$(dpkg --print-architecture)
+standin() { # name version extra-control-line
+    mkdir -p "$work/$1/DEBIAN"
+    {
+        echo "Package: $1"
+        echo "Version: $2"
+        echo "Architecture: $arch"
+        echo "Maintainer: BlockHost tests <tests@blockhost.invalid>"
+        [ -z "$3" ] || echo "$3"
+        echo "Description: stand-in for the packaging test"
+    } >"$work/$1/DEBIAN/control"
+    dpkg-deb --root-owner-group --build "$work/$1" "$work/$1.deb" >/dev/null
+}
+provides=
+IFS=',' read -ra deps <<<"$depends"
+for dep in "${deps[@]}"; do
+    dep=${dep%%|*}
+    name=$(echo "$dep" | awk '{print $1}')
+    [ "$name" != blockhost-common ] || continue
+    have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)
+    [ -n "$have" ] || have=$(echo "$dep" | sed -n 's/.*(>= *\([^)]*\)).*/\1/p')
+    provides="${provides:+$provides, }$name (= ${have:-0})"
+done
+standin blockhost-common 0.1.0 ""
+standin blockhost-test-base 1.0 "Provides: $provides"
+
+# --- the scratch root ----------------------------------------------------
+root=$work/root
+mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/var/log" "$root/etc"
+: >"$root/var/lib/dpkg/status"
+: >"$root/var/lib/dpkg/available"
+echo "blockhost:x:$BH_UID:$BH_UID::/var/lib/blockhost:/usr/sbin/nologin" >"$root/etc/passwd"
+printf 'blockhost:x:%s:\nlibvirt-qemu:x:%s:\n' "$BH_UID" "$QEMU_GID" >"$root/etc/group"
+mkdir -p "$root/var/lib/blockhost"
+dpkg_root() {
+    dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-script-chrootless "$@"
+}
+installed() {
+    [ "$(dpkg-query --root="$root" -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null)" = "ii " ]
+}
+timer_enabled() {
+    [ "$(readlink "$root/$WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-gc.timer ]
+}
+
+dpkg_root -i "$work/blockhost-common.deb" "$work/blockhost-test-base.deb" >/dev/null || fail "stand-in packages do not install"
+dpkg_root -i "$deb" || fail "dpkg --root -i"
+installed || fail "$PKG is not installed"
+ok "installed into the scratch root with dpkg --root (dependencies satisfied)"
+
+while read -r mode path; do
+    [ -f "$root/$path" ] || fail "$path missing after installation"
+    [ "$(stat -c %A "$root/$path")" = "$mode" ] || fail "$path has mode $(stat -c %A "$root/$path")"
+done <"$work/expected"
+[ ! -e "$root/usr/lib/python3/dist-packages/blockhost/__init__.py" ] || fail "blockhost/__init__.py is shipped"
+ok "every file landed with its mode; no blockhost/__init__.py"
+
+python3 - "$root" <<'EOF' || fail "manifest verbs do not resolve in the scratch root"
+import json, os, sys
+root = sys.argv[1]
+m = json.load(open(os.path.join(root, "usr/share/blockhost/provisioner.json")))
+exes = list(m["commands"].values()) + [m["setup"]["detect"]]
+for exe in exes:
+    path = os.path.join(root, "usr/bin", exe)
+    assert os.path.isfile(path) and os.access(path, os.X_OK), exe
+assert len(set(exes)) == 15, exes
+for key in (m["setup"]["first_boot_hook"], m["root_agent_actions"]):
+    assert os.path.isfile(root + key), key
+assert os.access(root + m["setup"]["first_boot_hook"], os.X_OK)
+module = m["setup"]["wizard_module"].replace(".", "/") + ".py"
+assert os.path.isfile(os.path.join(root, "usr/lib/python3/dist-packages", module)), module
+EOF
+ok "manifest: the 15 executables, the hook, the actions and the wizard module resolve in the root"
+
+if python3 -c 'import flask' 2>/dev/null; then
+    PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$root/usr/lib/python3/dist-packages" python3 -c '
+import blockhost.provisioner_libvirt.wizard as w
+assert [s[0] for s in w.get_finalization_steps()] == ["storage", "network", "db_config", "template"]
+' || fail "the installed wizard does not import"
+    ok "the installed wizard imports as blockhost.provisioner_libvirt.wizard (namespace package)"
+fi
+[ "$("$root/usr/bin/blockhost-vm-status" --version)" = "blockhost-vm-status $version" ] || fail "installed executable does not run"
+ok "installed executables run"
+
+for dir in templates vms cloud-init template-packages; do
+    [ "$(stat -c '%u:%g %a' "$root/var/lib/blockhost/$dir")" = "$BH_UID:$QEMU_GID 750" ] \
+        || fail "var/lib/blockhost/$dir is $(stat -c '%u:%g %a' "$root/var/lib/blockhost/$dir")"
+done
+ok "postinst: state directories blockhost:libvirt-qemu 0750"
+timer_enabled || fail "blockhost-gc.timer not enabled"
+ok "postinst: blockhost-gc.timer enabled"
+
+dpkg_root -i "$deb" >/dev/null
+timer_enabled || fail "reinstalling disabled the timer"
+ok "reinstall keeps the timer enabled"
+
+# --- remove, reinstall, purge --------------------------------------------
+echo disk >"$root/var/lib/blockhost/vms/vm1.qcow2"
+dpkg_root -r "$PKG" >/dev/null
+! installed || fail "still installed after remove"
+[ ! -e "$root/$WANTS" ] && [ ! -L "$root/$WANTS" ] || fail "timer still enabled after remove"
+[ ! -e "$root/usr/bin/blockhost-vm-create" ] || fail "files left after remove"
+ok "remove: files gone, timer disabled"
+
+dpkg_root -i "$deb" >/dev/null
+timer_enabled || fail "timer not enabled after reinstall following a remove"
+rm "$root/$WANTS"
+dpkg_root -i "$deb" >/dev/null
+! timer_enabled || fail "an upgrade re-enabled a timer the administrator disabled"
+ok "after a remove the timer is enabled again; an administrator's disable survives an upgrade"
+
+mkdir -p "$root/var/lib/blockhost/metrics"
+echo '{}' >"$root/var/lib/blockhost/metrics/vm1.json"
+: >"$root/var/lib/blockhost/.step-libvirt-packages"
+dpkg_root -P "$PKG" >/dev/null
+[ -z "$(dpkg-query --root="$root" -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null)" ] || fail "package still known after purge"
+while read -r _ path; do
+    [ ! -e "$root/$path" ] || fail "$path left after purge"
+done <"$work/expected"
+leftovers=$(cd "$root" && find etc/systemd var/lib/systemd var/lib/dpkg/info -name "*blockhost-gc*" -o -name "$PKG.*" 2>/dev/null || true)
+[ -z "$leftovers" ] || fail "left after purge: $leftovers"
+[ ! -e "$root/$WANTS" ] || fail "timer enabled after purge"
+[ -f "$root/var/lib/blockhost/vms/vm1.qcow2" ] || fail "purge deleted a VM disk"
+for gone in metrics templates cloud-init template-packages .step-libvirt-packages; do
+    [ ! -e "$root/var/lib/blockhost/$gone" ] || fail "purge left var/lib/blockhost/$gone"
+done
+ok "purge: nothing of the package left; VM disks kept; empty state, cache and markers removed"
+
+echo "test-deb: $checks checks passed"

@@ -1,0 +1,145 @@
+"""hooks/first-boot.sh in a scratch root, with apt-get, systemctl, usermod and
+getent replaced by recording stubs on PATH (nothing runs on the host)."""
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import REPO
+
+HOOK = REPO / "hooks" / "first-boot.sh"
+PHASES = ("packages", "libvirtd", "groups", "kvm-check")
+
+# Each stub appends its argv to $CALLS; apt-get fails with $APT_STATUS when set,
+# getent answers from the scratch root's etc/passwd and etc/group.
+STUBS = {
+    "apt-get": 'echo "apt-get $*" >>"$CALLS"\nexit "${APT_STATUS:-0}"\n',
+    "systemctl": 'echo "systemctl $*" >>"$CALLS"\n',
+    "usermod": 'echo "usermod $*" >>"$CALLS"\n',
+    "getent": 'grep "^$2:" "$BLOCKHOST_ROOT/etc/$1"\n',
+}
+
+
+@pytest.fixture
+def hook(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "passwd").write_text("blockhost:x:990:990::/var/lib/blockhost:/usr/sbin/nologin\n")
+    (root / "etc" / "group").write_text("blockhost:x:990:\nlibvirt:x:991:\nlibvirt-qemu:x:64055:\n")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, body in STUBS.items():
+        path = stubs / name
+        path.write_text("#!/bin/sh\n" + body)
+        path.chmod(0o755)
+    calls = tmp_path / "calls"
+
+    def run(**env):
+        calls.write_text("")
+        full = {
+            "PATH": "%s:/usr/bin:/bin" % stubs,
+            "BLOCKHOST_ROOT": str(root),
+            "STATE_DIR": "/var/lib/blockhost",
+            "CALLS": str(calls),
+        }
+        full.update(env)
+        proc = subprocess.run(["sh", str(HOOK)], env=full, capture_output=True, text=True, timeout=60)
+        return proc, calls.read_text().splitlines()
+
+    run.root = root
+    run.markers = root / "var" / "lib" / "blockhost"
+    return run
+
+
+def markers(hook):
+    return sorted(p.name for p in hook.markers.glob(".step-libvirt-*"))
+
+
+def test_first_run_does_every_phase(hook):
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert calls[0] == "apt-get update -q"
+    install = calls[1].split()
+    assert install[:5] == ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
+    assert set(install[5:]) == {"qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "debootstrap"}
+    assert calls[2:] == ["systemctl enable libvirtd.service", "usermod -aG libvirt,libvirt-qemu blockhost"]
+    assert markers(hook) == sorted(".step-libvirt-" + p for p in PHASES)
+    assert "/dev/kvm is missing" in proc.stderr
+    assert "not started" in proc.stderr
+
+
+def test_second_run_does_nothing(hook):
+    assert hook()[0].returncode == 0
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert calls == []
+    assert proc.stdout.count("already done") == len(PHASES)
+    assert proc.stderr == ""
+
+
+def test_apt_failure_fails_and_leaves_the_marker_unset(hook):
+    proc, calls = hook(APT_STATUS="100")
+    assert proc.returncode != 0
+    assert "packages failed" in proc.stderr
+    assert markers(hook) == []
+    assert not any(c.startswith(("systemctl", "usermod")) for c in calls)
+    # the retry does the work once apt works again
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert any(c.startswith("apt-get install") for c in calls)
+
+
+def test_failed_update_alone_is_not_fatal(hook, tmp_path):
+    stub = tmp_path / "stubs" / "apt-get"
+    stub.write_text('#!/bin/sh\necho "apt-get $*" >>"$CALLS"\n[ "$1" != update ]\n')
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert "apt-get update failed" in proc.stderr
+    assert ".step-libvirt-packages" in markers(hook)
+
+
+def test_running_systemd_starts_libvirtd_and_kvm_is_seen(hook):
+    (hook.root / "run" / "systemd" / "system").mkdir(parents=True)
+    (hook.root / "dev").mkdir()
+    (hook.root / "dev" / "kvm").write_text("")
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert "systemctl enable --now libvirtd.service" in calls
+    assert proc.stderr == ""
+    assert "/dev/kvm present" in proc.stdout
+
+
+def test_only_existing_groups_are_added(hook):
+    (hook.root / "etc" / "group").write_text("blockhost:x:990:\nlibvirt:x:991:\n")
+    proc, calls = hook()
+    assert proc.returncode == 0, proc.stderr
+    assert calls[-1] == "usermod -aG libvirt blockhost"
+
+
+@pytest.mark.parametrize(
+    "passwd, group, message",
+    [
+        ("", "libvirt:x:991:\n", "user blockhost does not exist"),
+        ("blockhost:x:990:990::/:/bin/false\n", "libvirt-qemu:x:64055:\n", "group libvirt does not exist"),
+    ],
+)
+def test_groups_phase_fails_without_user_or_libvirt_group(hook, passwd, group, message):
+    (hook.root / "etc" / "passwd").write_text(passwd)
+    (hook.root / "etc" / "group").write_text(group)
+    proc, calls = hook()
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert markers(hook) == [".step-libvirt-libvirtd", ".step-libvirt-packages"]
+    assert not any(c.startswith("usermod") for c in calls)
+
+
+def test_state_dir_is_honoured(hook):
+    proc, _ = hook(STATE_DIR="/srv/state")
+    assert proc.returncode == 0, proc.stderr
+    assert len(list((hook.root / "srv" / "state").glob(".step-libvirt-*"))) == len(PHASES)
+    assert not hook.markers.exists()
+
+
+def test_hook_is_executable():
+    assert os.access(HOOK, os.X_OK)
