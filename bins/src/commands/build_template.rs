@@ -15,7 +15,7 @@ pub const PROG: &str = "blockhost-build-template";
 /// The last stdout line is `Template built successfully: <image>`, also when
 /// the current template was kept; progress goes to stderr.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about, long_about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// Build a new version even when the current template is up to date
     #[arg(long)]

@@ -13,7 +13,7 @@ pub const PROG: &str = "blockhost-vm-create";
 
 /// Create a VM, print the contract's result JSON (a `BLOCKHOST_RESULT: ` line, then the bare JSON).
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name (the primary key everywhere)
     pub name: String,

@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-vm-destroy";
 
 /// Destroy a VM and everything it had (idempotent); its record is kept, marked destroyed.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

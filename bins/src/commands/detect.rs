@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-provisioner-detect";
 
 /// Exit 0 when this provisioner's platform is available on this host, 1 otherwise. Prints nothing.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {}
 
 pub fn main() -> ExitCode {

@@ -10,7 +10,7 @@ pub const PROG: &str = "blockhost-vm-gc";
 
 /// Suspend expired VMs, destroy VMs suspended longer than the grace period. Dry run unless --execute.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// Act; without it only report what would be done
     #[arg(long)]

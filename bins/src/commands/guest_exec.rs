@@ -10,7 +10,7 @@ pub const PROG: &str = "blockhost-vm-guest-exec";
 
 /// Run a shell command in the guest (/bin/sh -c); its output and exit code pass through.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-vm-kill";
 
 /// Power a VM off immediately, without a graceful shutdown (a stopped VM is left as it is).
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

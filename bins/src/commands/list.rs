@@ -17,7 +17,7 @@ pub enum Format {
 
 /// List every VM: NAME, STATUS, IP, CREATED (tab-separated) or a JSON array.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]

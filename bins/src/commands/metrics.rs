@@ -11,7 +11,7 @@ pub const PROG: &str = "blockhost-vm-metrics";
 
 /// Print a VM's resource usage as one JSON object (or all VMs' keyed by name with --all).
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     #[arg(required_unless_present = "all", conflicts_with = "all")]

@@ -10,7 +10,7 @@ pub const PROG: &str = "blockhost-vm-resume";
 
 /// Start a suspended VM and mark it active; the expiry never moves backwards.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

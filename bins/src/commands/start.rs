@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-vm-start";
 
 /// Start a stopped VM (a running VM is left as it is).
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

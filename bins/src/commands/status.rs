@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-vm-status";
 
 /// Print exactly one of: active, suspended, destroyed, unknown. Always exits 0.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

@@ -10,7 +10,7 @@ pub const PROG: &str = "blockhost-vm-stop";
 
 /// Shut a VM down gracefully (ACPI) and wait until it is off; fails when the wait bound passes.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

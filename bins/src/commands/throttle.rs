@@ -9,7 +9,7 @@ pub const PROG: &str = "blockhost-vm-throttle";
 
 /// Apply resource limits to a VM (live and persistent); one confirmation line per change.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,

@@ -10,7 +10,7 @@ pub const PROG: &str = "blockhost-vm-update-gecos";
 
 /// Set the VM user's GECOS to wallet=<WALLET>,nft=<ID> through the guest agent.
 #[derive(Debug, Parser)]
-#[command(name = PROG, version, about)]
+#[command(name = PROG, version)]
 pub struct Args {
     /// VM name
     pub name: String,
