@@ -7,7 +7,6 @@ mod template_support;
 
 use provisioner::host::paths::HostPaths;
 use provisioner::provider::libvirt::template::manifest::{BootMode, Template};
-use provisioner::provider::libvirt::template::TemplateStore;
 use provisioner::provider::{ErrorCode, TemplateOptions};
 use std::io::BufRead;
 use std::path::Path;
@@ -43,7 +42,7 @@ fn real_build_from_the_mirror() {
     let packages = paths.state_dir().join("template-packages");
     std::fs::create_dir_all(&packages).unwrap();
     build_probe_deb(&packages, "1.0");
-    let store = TemplateStore::new(&paths);
+    let store = store_at(&paths);
 
     let started = Instant::now();
     let mut progress = |line: &str| eprintln!("{:>6.1}s {line}", started.elapsed().as_secs_f64());
@@ -102,7 +101,7 @@ fn real_build_from_the_mirror() {
 #[test]
 fn template_build_driver() {
     let Some(root) = std::env::var_os(DRIVER_ROOT) else { return };
-    let store = TemplateStore::new(&HostPaths::with_root(root));
+    let store = store_at(&HostPaths::with_root(root));
     let mut progress = |line: &str| println!("{line}");
     store.build(&TemplateOptions { force: true, ..TemplateOptions::default() }, &mut progress).unwrap();
 }
@@ -116,7 +115,7 @@ fn sigkill_mid_debootstrap_keeps_current() {
     let paths = HostPaths::with_root(root.path());
     let previous = fake_version(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z", "old");
     make_current(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z");
-    let store = TemplateStore::new(&paths);
+    let store = store_at(&paths);
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "template_build_driver", "--nocapture", "--test-threads=1"])

@@ -24,7 +24,7 @@ fn host() -> Host {
     let paths = HostPaths::with_root(root.path());
     let templates = paths.state_dir().join("templates");
     std::fs::create_dir_all(&templates).unwrap();
-    Host { store: TemplateStore::new(&paths), templates, vms: paths.state_dir().join("vms"), run: paths.run_dir(), _root: root }
+    Host { store: store_at(&paths), templates, vms: paths.state_dir().join("vms"), run: paths.run_dir(), _root: root }
 }
 
 fn names(dirs: &[PathBuf]) -> Vec<String> {

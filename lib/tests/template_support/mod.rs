@@ -95,3 +95,9 @@ pub fn make_current(templates: &Path, version: &str) {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(version, link).unwrap();
 }
+
+/// The template store of a root, with the accelerator this host can run.
+pub fn store_at(paths: &provisioner::host::paths::HostPaths) -> provisioner::provider::libvirt::template::TemplateStore {
+    use provisioner::provider::libvirt::profile::Accelerator;
+    provisioner::provider::libvirt::template::TemplateStore::new(paths, Accelerator::detect(paths))
+}

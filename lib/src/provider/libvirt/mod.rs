@@ -7,7 +7,7 @@ mod domain_xml;
 mod errors;
 mod ffi;
 mod host_files;
-mod profile;
+pub mod profile;
 mod routes;
 mod stats;
 pub mod template;
@@ -27,8 +27,6 @@ use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::sys;
 use vm_files::{VmFiles, VmRecord};
-
-pub use profile::kvm_usable;
 
 pub const MODULE: ProviderModule = ProviderModule { name: "libvirt", display_name: "libvirt/KVM + cloud-init", open };
 
@@ -56,8 +54,8 @@ impl LibvirtProvider {
         virt::error::clear_error_callback();
         Self {
             paths: paths.clone(),
+            templates: TemplateStore::new(paths, profile.accelerator),
             profile,
-            templates: TemplateStore::new(paths),
             root_agent: RootAgent::new(paths, ROOT_AGENT_TIMEOUT),
             conn: OnceCell::new(),
         }

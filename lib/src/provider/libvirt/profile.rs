@@ -16,6 +16,13 @@ pub enum Accelerator {
     Tcg { tb_cache_mib: u64 },
 }
 
+impl Accelerator {
+    /// What this host can really run: KVM when [`kvm_usable`], else TCG.
+    pub fn detect(paths: &HostPaths) -> Self {
+        if kvm_usable(paths) { Self::Kvm } else { Self::Tcg { tb_cache_mib: DEFAULT_TB_CACHE_MIB } }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AcceleratorChoice {
     Auto,
@@ -76,7 +83,7 @@ impl Profile {
 /// KVM counts as usable only when `/dev/kvm` opens read-write and a hardware
 /// virtualisation module (kvm_intel, kvm_amd) backs it: a paravirtual KVM such
 /// as kvm_pvm cannot run a stock guest kernel, so TCG is chosen there.
-pub fn kvm_usable(paths: &HostPaths) -> bool {
+fn kvm_usable(paths: &HostPaths) -> bool {
     let device_opens = std::fs::OpenOptions::new().read(true).write(true).open(paths.host("/dev/kvm")).is_ok();
     let hardware = ["kvm_intel", "kvm_amd"].iter().any(|m| paths.host("/sys/module").join(m).is_dir());
     device_opens && hardware

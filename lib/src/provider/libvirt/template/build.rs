@@ -64,7 +64,7 @@ pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dy
     let mut log = BuildLog::create(&templates.join(LOG_FILE))?;
     let built = match &plan.source {
         Source::Debootstrap { mirror } => debootstrap::build(&plan.suite, mirror, &plan.debs, &staging, &mut log, &mut steps),
-        Source::Image(location) => cloud_image::build(location, &plan, templates, &staging, &mut log, &mut steps),
+        Source::Image(location) => cloud_image::build(location, &plan, templates, &staging, store.accelerator, &mut log, &mut steps),
     };
     let published = built.and_then(|(boot, packages)| {
         steps.next("Publishing the new template");
@@ -152,6 +152,10 @@ mod tests {
     use crate::provider::libvirt::template::manifest::{BootMode, Firmware, Template};
     use crate::provider::{ErrorCode, ProviderError};
 
+    fn store_at(paths: &HostPaths) -> TemplateStore {
+        TemplateStore::new(paths, crate::provider::libvirt::profile::Accelerator::detect(paths))
+    }
+
     /// A build that got past the up-to-date check stops at its prerequisites:
     /// the mirror is dead (or, run by a non-root user, root is missing).
     fn stopped_at_prerequisites(err: &TemplateError) -> bool {
@@ -164,7 +168,7 @@ mod tests {
 
     /// A store whose current version was built from `options` (as far as the digest tells).
     fn store_with_current(root: &Path, options: &TemplateOptions) -> (TemplateStore, std::path::PathBuf) {
-        let store = TemplateStore::new(&HostPaths::with_root(root));
+        let store = store_at(&HostPaths::with_root(root));
         let plan = BuildPlan::resolve(options, &store.packages).unwrap();
         let dir = store.templates.join("bookworm-20250101T000000Z");
         std::fs::create_dir_all(&dir).unwrap();
@@ -224,7 +228,7 @@ mod tests {
     #[test]
     fn one_builder_at_a_time() {
         let root = tempfile::tempdir().unwrap();
-        let store = TemplateStore::new(&HostPaths::with_root(root.path()));
+        let store = store_at(&HostPaths::with_root(root.path()));
         std::fs::create_dir_all(&store.templates).unwrap();
         let _held = BuildLock::acquire(&store.templates).unwrap();
         let err = ProviderError::from(build(&store, &TemplateOptions::default(), &mut |_| {}).unwrap_err());
@@ -234,7 +238,7 @@ mod tests {
     #[test]
     fn a_bad_source_fails_before_anything_is_touched() {
         let root = tempfile::tempdir().unwrap();
-        let store = TemplateStore::new(&HostPaths::with_root(root.path()));
+        let store = store_at(&HostPaths::with_root(root.path()));
         let options = TemplateOptions { source: Some("tarball:/x".into()), ..Default::default() };
         let err = ProviderError::from(build(&store, &options, &mut |_| {}).unwrap_err());
         assert_eq!(err.code, ErrorCode::InvalidSpec);

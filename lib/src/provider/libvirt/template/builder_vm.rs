@@ -5,6 +5,7 @@
 
 use super::builder_seed::{OK, SEALED};
 use super::error::TemplateError;
+use super::super::profile::Accelerator;
 use super::manifest::{BootMode, BootProfile};
 use super::run::bounded;
 use std::path::Path;
@@ -14,33 +15,25 @@ use std::time::Duration;
 pub const TIMEOUT: Duration = Duration::from_secs(20 * 60);
 const MEMORY_MIB: u32 = 1024;
 
-/// KVM that can run a stock kernel: `/dev/kvm` opens read-write and a
-/// hardware backend (kvm_intel or kvm_amd) is loaded. Other backends (such as
-/// kvm_pvm in a PVM guest) cannot, and TCG is used instead.
-pub fn kvm_usable() -> bool {
-    let opens = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
-    opens && ["/sys/module/kvm_intel", "/sys/module/kvm_amd"].iter().any(|m| Path::new(m).exists())
-}
-
 pub struct BuilderVm<'a> {
     pub disk: &'a Path,
     /// Where the profile's kernel and initrd live, for direct kernel boot.
     pub boot_dir: &'a Path,
     pub profile: &'a BootProfile,
+    pub accelerator: Accelerator,
     pub seed_iso: &'a Path,
     pub debs_iso: Option<&'a Path>,
     pub serial_log: &'a Path,
 }
 
 impl BuilderVm<'_> {
-    pub fn command(&self, kvm: bool) -> Command {
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(["-machine", &self.profile.machine]);
-        if kvm {
-            cmd.args(["-accel", "kvm", "-cpu", "host"]);
-        } else {
-            cmd.args(["-accel", "tcg,tb-size=256"]);
-        }
+        match self.accelerator {
+            Accelerator::Kvm => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+            Accelerator::Tcg { tb_cache_mib } => cmd.args(["-accel", &format!("tcg,tb-size={tb_cache_mib}")]),
+        };
         cmd.args(["-m", &MEMORY_MIB.to_string(), "-smp", "2", "-display", "none", "-monitor", "none", "-nic", "none", "-no-reboot"]);
         let mut serial = std::ffi::OsString::from("file:");
         serial.push(self.serial_log);
@@ -62,7 +55,7 @@ impl BuilderVm<'_> {
     /// Boots, waits for power-off, and checks the serial log for the success markers.
     pub fn run(&self) -> Result<(), TemplateError> {
         let step = "the builder VM";
-        let outcome = bounded(self.command(kvm_usable()), step, TIMEOUT);
+        let outcome = bounded(self.command(), step, TIMEOUT);
         let log = std::fs::read(self.serial_log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         outcome.map_err(|e| with_guest_failure(e, &log))?;
         for marker in [OK, SEALED] {
@@ -111,18 +104,19 @@ mod tests {
             disk: Path::new("/t/.build-1/disk.qcow2"),
             boot_dir: Path::new("/t/.build-1"),
             profile: &profile,
+            accelerator: Accelerator::Tcg { tb_cache_mib: 256 },
             seed_iso: Path::new("/t/a,b/seed.iso"),
             debs_iso: Some(Path::new("/t/debs.iso")),
             serial_log: Path::new("/t/serial.log"),
         };
-        let got = args(&vm.command(false)).join(" ");
+        let got = args(&vm.command()).join(" ");
         assert!(got.starts_with("-machine q35 -accel tcg,tb-size=256 -m 1024"), "{got}");
         assert!(got.contains("-nic none -no-reboot -serial file:/t/serial.log"), "{got}");
         assert!(got.contains("-drive file=/t/.build-1/disk.qcow2,if=virtio,format=qcow2"), "{got}");
         assert!(got.contains("-drive file=/t/a,,b/seed.iso,if=ide,index=0,media=cdrom"), "{got}");
         assert!(got.contains("-drive file=/t/debs.iso,if=ide,index=1,media=cdrom"), "{got}");
         assert!(!got.contains("-kernel"));
-        assert!(args(&vm.command(true)).join(" ").contains("-accel kvm -cpu host"));
+        assert!(args(&BuilderVm { accelerator: Accelerator::Kvm, ..vm }.command()).join(" ").contains("-accel kvm -cpu host"));
     }
 
     #[test]
@@ -136,11 +130,12 @@ mod tests {
             disk: Path::new("/d/disk.qcow2"),
             boot_dir: Path::new("/d"),
             profile: &profile,
+            accelerator: Accelerator::Tcg { tb_cache_mib: 256 },
             seed_iso: Path::new("/d/seed.iso"),
             debs_iso: None,
             serial_log: Path::new("/d/serial.log"),
         };
-        let got = args(&vm.command(false)).join(" ");
+        let got = args(&vm.command()).join(" ");
         assert!(got.contains("-kernel /d/vmlinuz -initrd /d/initrd.img -append root=/dev/vda"), "{got}");
         assert!(!got.contains("index=1"));
     }

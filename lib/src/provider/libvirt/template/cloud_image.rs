@@ -3,6 +3,7 @@
 //! of a throw-away VM. Generic cloud images boot from their own disk and have
 //! an AHCI driver: disk boot, `q35`, SATA cdrom.
 
+use super::super::profile::Accelerator;
 use super::builder_seed::{debs_iso, packages_from_log, seed_iso};
 use super::builder_vm::BuilderVm;
 use super::checksum::Checksum;
@@ -30,6 +31,7 @@ pub fn build(
     plan: &BuildPlan,
     templates: &Path,
     staging: &Path,
+    accelerator: Accelerator,
     log: &mut BuildLog,
     steps: &mut Steps,
 ) -> Result<(BootProfile, Vec<PackageVersion>), TemplateError> {
@@ -42,7 +44,7 @@ pub fn build(
 
     steps.next("Customising the image in a throw-away VM (several minutes without KVM)");
     let profile = BootProfile { mode: BootMode::Disk { firmware: Firmware::Bios }, machine: "q35".into(), cdrom_bus: "sata".into() };
-    let packages = customise(&image, staging, &profile, &plan.debs, log)?;
+    let packages = customise(&image, staging, &profile, accelerator, &plan.debs, log)?;
     Ok((profile, packages))
 }
 
@@ -137,6 +139,7 @@ pub fn customise(
     image: &Path,
     boot_dir: &Path,
     profile: &BootProfile,
+    accelerator: Accelerator,
     debs: &[ExtraDeb],
     log: &mut BuildLog,
 ) -> Result<Vec<PackageVersion>, TemplateError> {
@@ -158,6 +161,7 @@ pub fn customise(
         disk: image,
         boot_dir,
         profile,
+        accelerator,
         seed_iso: &seed,
         debs_iso: has_debs.then_some(debs_path.as_path()),
         serial_log: &serial_log,
@@ -175,6 +179,7 @@ pub fn customise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::paths::HostPaths;
     use crate::provider::libvirt::template::checksum::sha256_file;
     use crate::provider::libvirt::template::test_http::TestServer;
     use std::collections::HashMap;
@@ -328,8 +333,9 @@ mod tests {
 
         let mut log = BuildLog::create(&work.path().join("build.log")).unwrap();
         let started = std::time::Instant::now();
-        let result = customise(&image, &template.dir, &template.manifest.boot, &[extra], &mut log);
-        eprintln!("builder VM: {:.0} s, kvm: {}", started.elapsed().as_secs_f64(), super::super::builder_vm::kvm_usable());
+        let accelerator = Accelerator::detect(&HostPaths::with_root("/"));
+        let result = customise(&image, &template.dir, &template.manifest.boot, accelerator, &[extra], &mut log);
+        eprintln!("builder VM: {:.0} s, {accelerator:?}", started.elapsed().as_secs_f64());
         let packages = result.unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(log.path()).unwrap()));
         assert!(packages.iter().any(|p| p.name == "blockhost-vm-probe" && p.version == "2.0"), "{packages:?}");
         assert!(packages.iter().any(|p| p.name == "cloud-init"));

@@ -35,6 +35,7 @@ mod usage;
 
 pub use error::TemplateError;
 
+use super::profile::Accelerator;
 use crate::host::paths::HostPaths;
 use crate::provider::{ProviderError, TemplateBuild, TemplateOptions};
 use manifest::Template;
@@ -49,16 +50,19 @@ pub struct TemplateStore {
     vms: PathBuf,
     /// `/run/blockhost`: where a running create shows itself.
     run_dir: PathBuf,
+    /// How the builder VM of a cloud-image build runs.
+    accelerator: Accelerator,
 }
 
 impl TemplateStore {
-    pub fn new(paths: &HostPaths) -> Self {
+    pub fn new(paths: &HostPaths, accelerator: Accelerator) -> Self {
         let state = paths.state_dir();
         Self {
             templates: state.join("templates"),
             packages: state.join("template-packages"),
             vms: state.join("vms"),
             run_dir: paths.run_dir(),
+            accelerator,
         }
     }
 
