@@ -93,14 +93,9 @@ pub fn new_version_name(templates: &Path, suite: &str, now: &chrono::DateTime<ch
 
 /// Every version directory (a directory holding a manifest), by name.
 pub fn version_dirs(templates: &Path) -> Result<Vec<PathBuf>, TemplateError> {
-    let entries = match std::fs::read_dir(templates) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TemplateError::io(templates)(e)),
-    };
+    let entries = super::tree::entries(templates)?;
     let mut dirs = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(TemplateError::io(templates))?;
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
         if !hidden && is_dir && entry.path().join(super::manifest::MANIFEST_FILE).is_file() {

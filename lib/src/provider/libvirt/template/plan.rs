@@ -112,14 +112,10 @@ fn parse_source(spec: &str, mirror: Option<&str>) -> Result<Source, TemplateErro
 
 /// Every `*.deb` in `dir`, sorted by name; none when the directory is absent.
 fn extra_debs(dir: &Path) -> Result<Vec<ExtraDeb>, TemplateError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TemplateError::io(dir)(e)),
-    };
+    let entries = super::tree::entries(dir)?;
     let mut debs = Vec::new();
     for entry in entries {
-        let path = entry.map_err(TemplateError::io(dir))?.path();
+        let path = entry.path();
         let Some(file_name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
         if file_name.ends_with(".deb") && path.is_file() {
             debs.push(ExtraDeb { sha256: sha256_file(&path)?, path, file_name });

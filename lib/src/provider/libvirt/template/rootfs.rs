@@ -32,13 +32,8 @@ fn remove_file(path: &Path) -> Result<(), TemplateError> {
 
 /// Removes the entries of `dir` (not `dir` itself) that `pick` selects.
 fn clear_dir(dir: &Path, pick: impl Fn(&std::fs::DirEntry) -> bool) -> Result<(), TemplateError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(TemplateError::io(dir)(e)),
-    };
+    let entries = super::tree::entries(dir)?;
     for entry in entries {
-        let entry = entry.map_err(TemplateError::io(dir))?;
         if pick(&entry) {
             super::tree::remove_tree(&entry.path())?;
         }
@@ -90,13 +85,8 @@ pub fn clean(root: &Path) -> Result<(), TemplateError> {
 
 /// Every regular file under `dir` removed; the directories stay (services expect them).
 fn clear_logs(dir: &Path) -> Result<(), TemplateError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(TemplateError::io(dir)(e)),
-    };
+    let entries = super::tree::entries(dir)?;
     for entry in entries {
-        let entry = entry.map_err(TemplateError::io(dir))?;
         let kind = entry.file_type().map_err(TemplateError::io(entry.path()))?;
         if kind.is_dir() {
             clear_logs(&entry.path())?;

@@ -46,14 +46,9 @@ pub fn sweep(templates: &Path) -> Result<Vec<PathBuf>, TemplateError> {
 }
 
 fn sweep_dir(dir: &Path, pid_of: impl Fn(&str) -> Option<&str>) -> Result<Vec<PathBuf>, TemplateError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TemplateError::io(dir)(e)),
-    };
+    let entries = super::tree::entries(dir)?;
     let mut removed = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(TemplateError::io(dir))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = pid_of(&name).and_then(|p| p.parse::<u32>().ok()) else { continue };
         if pid != std::process::id() && !pid_exists(pid) {

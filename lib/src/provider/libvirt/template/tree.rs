@@ -8,6 +8,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+/// The entries of `dir`; none when it does not exist.
+pub fn entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, TemplateError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|entry| entry.map_err(TemplateError::io(dir))).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(TemplateError::io(dir)(e)),
+    }
+}
+
 /// Removes `path` and everything below it. A directory on another device (a
 /// mount point) is lazily unmounted first; if it stays mounted, removal stops
 /// with an error and nothing of that mount is touched.

@@ -12,14 +12,10 @@ const MAX_CHAIN: usize = 16;
 /// Every file the VM disks in `vms` are backed by, following backing chains.
 /// An unreadable VM disk is an error: nothing is known to be unused then.
 pub fn backing_files(vms: &Path) -> Result<Vec<PathBuf>, TemplateError> {
-    let entries = match std::fs::read_dir(vms) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TemplateError::io(vms)(e)),
-    };
+    let entries = super::tree::entries(vms)?;
     let mut used = Vec::new();
     for entry in entries {
-        let disk = entry.map_err(TemplateError::io(vms))?.path();
+        let disk = entry.path();
         if disk.extension().is_none_or(|ext| ext != "qcow2") || !disk.is_file() {
             continue;
         }
