@@ -1,7 +1,7 @@
 //! The QEMU guest agent, spoken through libvirt: ping, command execution and
 //! the in-guest figures of metrics.
 
-use super::errors::read_error;
+use super::errors::{daemon_unreachable, read_error};
 use crate::provider::{ErrorCode, ExecOutput, GuestStats, ProviderError};
 use base64::Engine;
 use serde_json::{json, Value};
@@ -28,17 +28,11 @@ pub fn ping(domain: &Domain, timeout: Duration) -> Result<bool, ProviderError> {
             let err = read_error("guest-ping", &e);
             match err.code {
                 ErrorCode::NotFound | ErrorCode::Auth => Err(err),
-                _ if is_connection_error(&e) => Err(err),
+                _ if daemon_unreachable(&e) => Err(err),
                 _ => Ok(false),
             }
         }
     }
-}
-
-/// The daemon itself is unreachable (as opposed to the agent not answering).
-fn is_connection_error(e: &virt::error::Error) -> bool {
-    use virt::sys;
-    matches!(e.code().to_raw(), sys::VIR_ERR_NO_CONNECT | sys::VIR_ERR_INVALID_CONN | sys::VIR_ERR_RPC | sys::VIR_ERR_SYSTEM_ERROR)
 }
 
 /// Runs `/bin/sh -c <cmd>` in the guest and waits for it up to `timeout`.

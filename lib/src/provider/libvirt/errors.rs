@@ -77,8 +77,18 @@ pub fn write_error(context: &str, err: &virt::error::Error) -> ProviderError {
     ProviderError::new(code, format!("{context}: {}", err.message()))
 }
 
+pub fn code(err: &virt::error::Error) -> ErrorCode {
+    classify(raw_number(err)).code
+}
+
 pub fn is_not_found(err: &virt::error::Error) -> bool {
-    classify(raw_number(err)).code == ErrorCode::NotFound
+    code(err) == ErrorCode::NotFound
+}
+
+/// The daemon itself is out of reach (as opposed to, say, a guest agent that
+/// does not answer, which shares the `unavailable` code).
+pub fn daemon_unreachable(err: &virt::error::Error) -> bool {
+    matches!(raw_number(err), sys::VIR_ERR_NO_CONNECT | sys::VIR_ERR_INVALID_CONN | sys::VIR_ERR_RPC | sys::VIR_ERR_SYSTEM_ERROR)
 }
 
 #[cfg(test)]

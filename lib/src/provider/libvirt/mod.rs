@@ -143,12 +143,12 @@ impl LibvirtProvider {
     fn undefine(name: &str, domain: &Domain) -> Result<(), ProviderError> {
         if domain.is_active().unwrap_or(true) {
             match domain.destroy() {
-                Err(e) if read_error("", &e).code != ErrorCode::Conflict => return Err(write_error(&format!("stopping {name}"), &e)),
+                Err(e) if errors::code(&e) != ErrorCode::Conflict => return Err(write_error(&format!("stopping {name}"), &e)),
                 _ => {}
             }
         }
         let flags = sys::VIR_DOMAIN_UNDEFINE_NVRAM | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
-        let result = domain.undefine_flags(flags).or_else(|e| match read_error("", &e).code {
+        let result = domain.undefine_flags(flags).or_else(|e| match errors::code(&e) {
             // Drivers without NVRAM support reject the flag itself.
             ErrorCode::Unsupported | ErrorCode::InvalidSpec => domain.undefine(),
             _ => Err(e),
@@ -231,7 +231,7 @@ impl Provider for LibvirtProvider {
             host_files::remove(path)?;
         }
         if let Some(record) = record {
-            routes::remove(&self.root_agent, name, &record)?;
+            routes::remove(&self.root_agent, name, &record);
         }
         host_files::remove(&files.record)
     }
@@ -254,7 +254,7 @@ impl Provider for LibvirtProvider {
         let domain = self.domain(name)?;
         domain.create().map_err(|e| write_error(&format!("starting {name}"), &e))?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
-            routes::add(&self.root_agent, name, &record)?;
+            routes::add(&self.root_agent, name, &record);
         }
         Ok(())
     }
@@ -277,22 +277,24 @@ impl Provider for LibvirtProvider {
 
     fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
         let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT;
-        let records = match names {
-            None => ffi::all_domain_stats(self.conn()?, stats::METRICS_GROUPS, flags)
-                .map_err(|e| read_error("reading domain statistics", &e))?
-                .into_iter()
-                .filter(|r| self.is_ours(&r.domain))
-                .collect(),
+        let (records, domains) = match names {
+            None => {
+                let all = ffi::all_domain_stats(self.conn()?, stats::METRICS_GROUPS, flags)
+                    .map_err(|e| read_error("reading domain statistics", &e))?;
+                (all.into_iter().filter(|r| self.is_ours(&r.domain)).collect(), Vec::new())
+            }
             Some(names) => {
                 let mut domains = Vec::new();
                 for name in names {
                     domains.extend(self.lookup(name)?);
                 }
-                ffi::domain_list_stats(&domains, stats::METRICS_GROUPS, flags).map_err(|e| read_error("reading domain statistics", &e))?
+                let records = ffi::domain_list_stats(&domains, stats::METRICS_GROUPS, flags)
+                    .map_err(|e| read_error("reading domain statistics", &e))?;
+                (records, domains)
             }
         };
         let mut out: Vec<RawStats> = records.iter().map(stats::raw_stats).collect();
-        self.add_guest_stats(&mut out)?;
+        self.add_guest_stats(&mut out, &domains)?;
         Ok(out)
     }
 
@@ -310,15 +312,20 @@ impl Provider for LibvirtProvider {
 
 impl LibvirtProvider {
     /// Asks every running VM's agent in parallel, so a dead agent costs its
-    /// own VM the bound and the others nothing.
-    fn add_guest_stats(&self, stats: &mut [RawStats]) -> Result<(), ProviderError> {
+    /// own VM the bound and the others nothing. `known` are domains already
+    /// looked up; the others are looked up here.
+    fn add_guest_stats(&self, stats: &mut [RawStats], known: &[Domain]) -> Result<(), ProviderError> {
         let conn = self.conn()?;
+        let domain_of = |name: &str| match known.iter().find(|d| d.name().is_ok_and(|n| n == name)) {
+            Some(domain) => Some(domain.clone()),
+            None => conn.lookup_domain_by_name(name).ok(),
+        };
         std::thread::scope(|scope| {
             let workers: Vec<_> = stats
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.state == Some(PowerState::Running))
-                .filter_map(|(i, s)| conn.lookup_domain_by_name(&s.name).ok().map(|d| (i, d)))
+                .filter_map(|(i, s)| domain_of(&s.name).map(|d| (i, d)))
                 .map(|(i, domain)| (i, scope.spawn(move || agent::guest_stats(&domain, GUEST_STATS_BOUND))))
                 .collect();
             for (i, worker) in workers {

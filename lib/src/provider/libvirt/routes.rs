@@ -5,7 +5,6 @@
 
 use super::vm_files::VmRecord;
 use crate::host::root_agent::RootAgent;
-use crate::provider::ProviderError;
 use serde_json::json;
 
 const ADD: &str = "libvirt-ip6-route-add";
@@ -19,12 +18,10 @@ fn request(agent: &RootAgent, action: &str, name: &str, record: &VmRecord) {
     }
 }
 
-pub fn add(agent: &RootAgent, name: &str, record: &VmRecord) -> Result<(), ProviderError> {
+pub fn add(agent: &RootAgent, name: &str, record: &VmRecord) {
     request(agent, ADD, name, record);
-    Ok(())
 }
 
-pub fn remove(agent: &RootAgent, name: &str, record: &VmRecord) -> Result<(), ProviderError> {
+pub fn remove(agent: &RootAgent, name: &str, record: &VmRecord) {
     request(agent, DEL, name, record);
-    Ok(())
 }
