@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
 # The real-VM layer: a private libvirtd, a template built by our own
-# blockhost-build-template (cached between runs), and the end-to-end tests
-# through the real executables. Needs root; says why and exits 0 otherwise.
+# blockhost-build-template (cached between runs), and the tests that need
+# them, all marked #[ignore] in a plain `cargo test`: the end-to-end tests
+# through the real executables, the provider compliance suite on the real
+# libvirtd, real template builds from the mirror and the template builder VM.
+# Every group runs even when one fails; the exit status says whether all passed.
+# Needs root; without it, says why and exits 0 (exit 1 under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
+. scripts/lib/stages.sh
 
-skip() { echo "real-VM tests skipped: $*"; exit 0; }
-[ "$(id -u)" -eq 0 ] || skip "they need root (private libvirtd, debootstrap)"
-command -v unshare >/dev/null 2>&1 || skip "unshare is missing"
-ensure_build_tools
+if [ "$(id -u)" -ne 0 ]; then
+    echo "real-VM tests skipped: they need root (private libvirtd, debootstrap)"
+    [ "${CI:-}" = true ] && exit 1
+    exit 0
+fi
 ensure_libvirt_dev
 ensure_rust
-ensure_libvirt_e2e || skip "the hypervisor packages could not be installed"
+ensure_libvirt_e2e
 
+REPORT=${BLOCKHOST_TEST_REPORT:-$PWD/target/test-report}
+mkdir -p "$REPORT"
 E2E_DIR=${BLOCKHOST_E2E_DIR:-$HOME/.cache/blockhost-e2e}
 TEMPLATE_ROOT=$E2E_DIR/template-host
 mkdir -p "$TEMPLATE_ROOT/var/lib/blockhost/template-packages"
@@ -32,5 +40,18 @@ trap 'bash tests/e2e/libvirtd.sh stop' EXIT
 BLOCKHOST_E2E_URI=$(bash tests/e2e/libvirtd.sh start)
 export BLOCKHOST_E2E_URI BLOCKHOST_E2E_TEMPLATES=$TEMPLATE_ROOT/var/lib/blockhost/templates
 
-log "real-VM tests"
-cargo test --quiet -p blockhost-provisioner-bins --test libvirt_e2e -- --test-threads=1 --nocapture
+failed=()
+group() {
+    local name=$1
+    shift
+    log "real-VM: $name"
+    run_rust_tests "$REPORT/rust-real-vm-$name.log" "$@" || failed+=("$name")
+}
+group lifecycle -p blockhost-provisioner-bins --test libvirt_e2e -- --ignored --test-threads=1
+group compliance -p blockhost-provisioner --test compliance -- --ignored --test-threads=1 libvirt_real
+BLOCKHOST_TEMPLATE_VM_TEST=$(readlink -f "$BLOCKHOST_E2E_TEMPLATES/current") \
+    group builder-vm -p blockhost-provisioner --lib -- --ignored --exact \
+    provider::libvirt::template::cloud_image::tests::builder_vm_customises_a_real_template
+group template-builds -p blockhost-provisioner --test template_e2e -- --ignored --test-threads=1
+
+[ "${#failed[@]}" -eq 0 ] || { log "real-VM groups that failed: ${failed[*]}"; exit 1; }

@@ -200,7 +200,8 @@ fn dead_guest_agent_fails_within_the_timeout_and_leaves_nothing() {
     let started = Instant::now();
     let out = create(&root, "mute", &[("AGENT", "dead")]);
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // Generous upper bound (a loaded machine), exact lower one: it did wait.
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
     assert!(elapsed >= Duration::from_millis(900), "gave up too early: {elapsed:?}");
     assert_eq!(out.status.code(), Some(1));
     let error = result_json(&out);
@@ -330,7 +331,7 @@ fn sigterm_while_waiting_for_the_agent_rolls_back_and_exits_143() {
     cmd.args(["slow", "--owner-wallet", WALLET, "--apply"])
         .env("BLOCKHOST_ROOT", root.dir.path())
         .env("BLOCKHOST_PROVIDER", "mock")
-        .env("BLOCKHOST_MOCK_AGENT_DELAY_MS", "5000")
+        .env("BLOCKHOST_MOCK_AGENT_DELAY_MS", "120000")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -339,7 +340,6 @@ fn sigterm_while_waiting_for_the_agent_rolls_back_and_exits_143() {
             cmd.env_remove(key);
         }
     }
-    let started = Instant::now();
     let mut child = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
@@ -353,6 +353,7 @@ fn sigterm_while_waiting_for_the_agent_rolls_back_and_exits_143() {
     }
     assert!(has_pending(&root, "slow"), "the create is under way");
     std::thread::sleep(Duration::from_millis(300));
+    let killed = Instant::now();
     let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(kill.success());
     let mut rest = String::new();
@@ -360,7 +361,8 @@ fn sigterm_while_waiting_for_the_agent_rolls_back_and_exits_143() {
     let mut stdout = String::new();
     child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
     let status = child.wait().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(4), "did not stop promptly: {:?}", started.elapsed());
+    // Far from the agent's 120 s: it stopped on the signal, not when the wait ended.
+    assert!(killed.elapsed() < Duration::from_secs(30), "did not stop promptly: {:?}", killed.elapsed());
     assert_eq!(status.code(), Some(143), "{seen}{rest}");
     assert_eq!(stdout, error_line("interrupted by signal 15"));
     assert_eq!(rest.lines().last(), Some("blockhost-vm-create: interrupted by signal 15"), "{rest}");
@@ -400,7 +402,7 @@ fn a_closed_stderr_never_turns_an_interrupted_create_into_a_panic() {
     let root = base_root();
     let mut cmd = root.std_cmd("blockhost-vm-create");
     cmd.args(["deaf", "--owner-wallet", WALLET, "--apply"])
-        .env("BLOCKHOST_MOCK_AGENT_DELAY_MS", "5000")
+        .env("BLOCKHOST_MOCK_AGENT_DELAY_MS", "120000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();

@@ -19,31 +19,58 @@ pub struct Subject {
     /// The hypervisor only emulates VM states (libvirt's test driver): no
     /// guest that runs an agent, no counters, no resource controls.
     pub states_only: bool,
+    /// The bridge the VMs' NIC joins.
+    pub bridge: &'static str,
     _root: tempfile::TempDir,
 }
 
-fn mock() -> Subject {
-    let root = tempfile::tempdir().unwrap();
+/// Every VM a case made is gone when the case ends, also on a hypervisor
+/// that outlives the test (a real libvirtd).
+impl Drop for Subject {
+    fn drop(&mut self) {
+        for vm in self.provider.list().unwrap_or_default() {
+            if vm.name.starts_with("cmp-") {
+                let _ = recovery::terminate(self.provider.as_ref(), &vm.name);
+            }
+        }
+    }
+}
+
+fn open(root: tempfile::TempDir, name: &str, states_only: bool, bridge: &'static str) -> Subject {
     let paths = HostPaths::with_root(root.path());
-    let config = DbConfig::load(&paths, false).unwrap();
-    let provider = (registry::find("mock").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
-    Subject { provider, states_only: false, _root: root }
+    let config = DbConfig::load(&paths, name != "mock").unwrap();
+    let provider = (registry::find(name).unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
+    Subject { provider, states_only, bridge, _root: root }
+}
+
+fn mock() -> Subject {
+    open(tempfile::tempdir().unwrap(), "mock", false, "br0")
 }
 
 /// libvirt's in-process test driver, with a template whose image is a real
 /// (empty) qcow2 so overlays can be made.
 fn libvirt_test_driver() -> Subject {
     let root = tempfile::tempdir().unwrap();
-    let paths = HostPaths::with_root(root.path());
-    libvirt_fixture::write(&paths, "test:///default");
-    let config = DbConfig::load(&paths, true).unwrap();
-    let provider = (registry::find("libvirt").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
-    Subject { provider, states_only: true, _root: root }
+    libvirt_fixture::write(&HostPaths::with_root(root.path()), "test:///default", "br0");
+    open(root, "libvirt", true, "br0")
 }
 
-fn spec(name: &str, vcpus: u32) -> VmSpec {
+/// The private libvirtd of the real-VM stage (`scripts/e2e-libvirt.sh` sets
+/// BLOCKHOST_E2E_URI and BLOCKHOST_E2E_TEMPLATES): real guests booted from
+/// our template, with agents, counters and resource controls.
+fn libvirt_real() -> Subject {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/e2e-libvirt.sh"));
+    let (uri, templates) = (var("BLOCKHOST_E2E_URI"), var("BLOCKHOST_E2E_TEMPLATES"));
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    libvirt_fixture::write_config(&paths, &uri, "e2ebr0");
+    std::os::unix::fs::symlink(templates, paths.state_dir().join("templates")).unwrap();
+    open(root, "libvirt", false, "e2ebr0")
+}
+
+fn spec(s: &Subject, name: &str, vcpus: u32) -> VmSpec {
     let nic = NicSpec {
-        bridge: "br0".into(),
+        bridge: s.bridge.into(),
         ipv4: "10.0.0.5".parse().unwrap(),
         ipv4_prefix_len: 24,
         gateway: Some("10.0.0.1".parse().unwrap()),
@@ -69,11 +96,25 @@ fn spec(name: &str, vcpus: u32) -> VmSpec {
     VmSpec { name: name.into(), vcpus, memory_mib: 512, disk_gib: 2, nic: Some(nic), bootstrap }
 }
 
-fn create_running(p: &dyn Provider, name: &str) {
-    let s = spec(name, 1);
-    p.stage_bootstrap(name, &s.bootstrap).unwrap();
-    recovery::spawn(p, &s).unwrap();
+fn create_running(s: &Subject, name: &str) {
+    let p = s.provider.as_ref();
+    let spec = spec(s, name, 1);
+    p.stage_bootstrap(name, &spec.bootstrap).unwrap();
+    recovery::spawn(p, &spec).unwrap();
     p.start(name).unwrap();
+}
+
+/// Waits until the guest agent answers, where there is a real guest: the
+/// guest has booted and obeys ACPI.
+fn wait_booted(s: &Subject, name: &str) {
+    if s.states_only || !s.provider.capabilities().guest_agent {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !s.provider.guest_ping(name).unwrap_or(false) {
+        assert!(Instant::now() < deadline, "guest agent of {name} never answered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn wait_state(p: &dyn Provider, name: &str, want: impl Fn(PowerState) -> bool) -> PowerState {
@@ -94,9 +135,9 @@ pub fn absent_vm_is_none_not_an_error(s: Subject) {
 pub fn spawn_is_idempotent_by_name(s: Subject) {
     let p = s.provider.as_ref();
     if !p.capabilities().idempotent_spawn {
-        return eprintln!("skipped: {} does not declare idempotent spawn", p.name());
+        return testkit::skip(&format!("{} does not declare idempotent spawn", p.name()));
     }
-    let first = spec("cmp-idem", 1);
+    let first = spec(&s, "cmp-idem", 1);
     p.stage_bootstrap("cmp-idem", &first.bootstrap).unwrap();
     let a = p.spawn(&first).unwrap();
     let b = p.spawn(&first).unwrap();
@@ -109,7 +150,7 @@ pub fn spawn_is_idempotent_by_name(s: Subject) {
 
 pub fn terminate_is_idempotent_and_complete(s: Subject) {
     let p = s.provider.as_ref();
-    create_running(p, "cmp-term");
+    create_running(&s, "cmp-term");
     assert!(p.list().unwrap().iter().any(|v| v.name == "cmp-term"));
     recovery::terminate(p, "cmp-term").unwrap();
     recovery::terminate(p, "cmp-term").unwrap();
@@ -119,8 +160,9 @@ pub fn terminate_is_idempotent_and_complete(s: Subject) {
 
 pub fn power_cycle(s: Subject) {
     let p = s.provider.as_ref();
-    create_running(p, "cmp-power");
+    create_running(&s, "cmp-power");
     assert_eq!(p.get("cmp-power").unwrap().unwrap().state, PowerState::Running);
+    wait_booted(&s, "cmp-power");
     p.shutdown("cmp-power").unwrap();
     assert!(wait_state(p, "cmp-power", PowerState::is_off).is_off());
     p.start("cmp-power").unwrap();
@@ -133,14 +175,10 @@ pub fn power_cycle(s: Subject) {
 pub fn guest_exec_passes_output_and_exit_codes(s: Subject) {
     let p = s.provider.as_ref();
     if !p.capabilities().guest_agent || s.states_only {
-        return eprintln!("skipped: {} has no guest agent here", p.name());
+        return testkit::skip(&format!("{} has no guest agent here", p.name()));
     }
-    create_running(p, "cmp-exec");
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while !p.guest_ping("cmp-exec").unwrap_or(false) {
-        assert!(Instant::now() < deadline, "guest agent never answered");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    create_running(&s, "cmp-exec");
+    wait_booted(&s, "cmp-exec");
     let out = p.guest_exec("cmp-exec", "echo compliance", Duration::from_secs(30)).unwrap();
     assert_eq!((out.exit_code, out.stdout.as_slice()), (0, b"compliance\n".as_slice()));
     assert_eq!(p.guest_exec("cmp-exec", "exit 3", Duration::from_secs(30)).unwrap().exit_code, 3);
@@ -151,10 +189,10 @@ pub fn guest_exec_passes_output_and_exit_codes(s: Subject) {
 pub fn stats_in_one_call(s: Subject) {
     let p = s.provider.as_ref();
     if !p.capabilities().metrics {
-        return eprintln!("skipped: {} has no metrics", p.name());
+        return testkit::skip(&format!("{} has no metrics", p.name()));
     }
-    create_running(p, "cmp-stats-a");
-    create_running(p, "cmp-stats-b");
+    create_running(&s, "cmp-stats-a");
+    create_running(&s, "cmp-stats-b");
     p.power_off("cmp-stats-b").unwrap();
     let all = p.stats(None).unwrap();
     let a = all.iter().find(|r| r.name == "cmp-stats-a").expect("a listed");
@@ -170,9 +208,9 @@ pub fn stats_in_one_call(s: Subject) {
 pub fn throttle_applies_and_resets(s: Subject) {
     let p = s.provider.as_ref();
     if !p.capabilities().throttle || s.states_only {
-        return eprintln!("skipped: {} cannot throttle here", p.name());
+        return testkit::skip(&format!("{} cannot throttle here", p.name()));
     }
-    create_running(p, "cmp-throttle");
+    create_running(&s, "cmp-throttle");
     let change = ThrottleChange { cpu_shares: Some(256), iops_read: Some(Limit::Set(100)), ..ThrottleChange::default() };
     p.throttle("cmp-throttle", &change).unwrap();
     p.throttle("cmp-throttle", &ThrottleChange::defaults()).unwrap();
@@ -180,22 +218,22 @@ pub fn throttle_applies_and_resets(s: Subject) {
 }
 
 macro_rules! compliance {
-    ($provider:ident, $factory:expr) => {
+    ($(#[$attr:meta])* $provider:ident, $factory:expr) => {
         mod $provider {
             use super::*;
-            #[test]
+            #[test] $(#[$attr])*
             fn absent_vm_is_none_not_an_error() { super::absent_vm_is_none_not_an_error($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn spawn_is_idempotent_by_name() { super::spawn_is_idempotent_by_name($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn terminate_is_idempotent_and_complete() { super::terminate_is_idempotent_and_complete($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn power_cycle() { super::power_cycle($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn guest_exec_passes_output_and_exit_codes() { super::guest_exec_passes_output_and_exit_codes($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn stats_in_one_call() { super::stats_in_one_call($factory) }
-            #[test]
+            #[test] $(#[$attr])*
             fn throttle_applies_and_resets() { super::throttle_applies_and_resets($factory) }
         }
     };
@@ -203,3 +241,4 @@ macro_rules! compliance {
 
 compliance!(mock, mock());
 compliance!(libvirt_test_driver, libvirt_test_driver());
+compliance!(#[ignore = "real VMs: run by the real-VM stage (scripts/e2e-libvirt.sh)"] libvirt_real, libvirt_real());

@@ -1,7 +1,8 @@
 //! Real template builds from the Debian mirror: root, network and a few minutes
-//! each, so they run only with `BLOCKHOST_TEMPLATE_E2E=1`:
+//! each, so they are ignored by a plain `cargo test`; the real-VM stage
+//! (`scripts/e2e-libvirt.sh`) runs them:
 //!
-//! `BLOCKHOST_TEMPLATE_E2E=1 cargo test -p blockhost-provisioner --test template_e2e -- --nocapture --test-threads=1`
+//! `cargo test -p blockhost-provisioner --test template_e2e -- --ignored --nocapture --test-threads=1`
 
 mod template_support;
 
@@ -14,16 +15,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use template_support::*;
 
-const GATE: &str = "BLOCKHOST_TEMPLATE_E2E";
 /// Set by the interruption test for the build it starts in a child process.
 const DRIVER_ROOT: &str = "BLOCKHOST_TEMPLATE_DRIVER_ROOT";
 
-fn enabled(test: &str) -> bool {
-    let on = std::env::var_os(GATE).is_some_and(|v| v == "1");
-    if !on {
-        eprintln!("skipping {test}: set {GATE}=1 to run real template builds (root, network, minutes)");
-    }
-    on
+/// Root and debootstrap, which the real-VM stage provides.
+fn prerequisites_met() -> bool {
+    testkit::require(testkit::is_root(), "real template builds need root")
+        && testkit::require(testkit::on_path("debootstrap"), "debootstrap is not installed")
 }
 
 /// Runs `debugfs -R <request>` on an ext4 image.
@@ -33,8 +31,9 @@ fn debugfs(raw: &Path, request: &str) -> String {
 }
 
 #[test]
+#[ignore = "a real template build (root, the Debian mirror, minutes): run by the real-VM stage"]
 fn real_build_from_the_mirror() {
-    if !enabled("real_build_from_the_mirror") {
+    if !prerequisites_met() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -97,18 +96,17 @@ fn real_build_from_the_mirror() {
     assert_eq!(store.current().unwrap().unwrap().dir, dir, "a failed build leaves current alone");
 }
 
-/// Not a test on its own: the child process of `sigkill_mid_debootstrap_keeps_current`.
 #[test]
-fn template_build_driver() {
-    let Some(root) = std::env::var_os(DRIVER_ROOT) else { return };
-    let store = store_at(&HostPaths::with_root(root));
-    let mut progress = |line: &str| println!("{line}");
-    store.build(&TemplateOptions { force: true, ..TemplateOptions::default() }, &mut progress).unwrap();
-}
-
-#[test]
+#[ignore = "a real template build (root, the Debian mirror, minutes): run by the real-VM stage"]
 fn sigkill_mid_debootstrap_keeps_current() {
-    if !enabled("sigkill_mid_debootstrap_keeps_current") {
+    // The build this test kills: the same test in a child process.
+    if let Some(root) = std::env::var_os(DRIVER_ROOT) {
+        let store = store_at(&HostPaths::with_root(root));
+        let mut progress = |line: &str| println!("{line}");
+        store.build(&TemplateOptions { force: true, ..TemplateOptions::default() }, &mut progress).unwrap();
+        return;
+    }
+    if !prerequisites_met() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -118,7 +116,7 @@ fn sigkill_mid_debootstrap_keeps_current() {
     let store = store_at(&paths);
 
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "template_build_driver", "--nocapture", "--test-threads=1"])
+        .args(["--exact", "sigkill_mid_debootstrap_keeps_current", "--ignored", "--nocapture", "--test-threads=1"])
         .env(DRIVER_ROOT, root.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -51,11 +51,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # --- lintian -------------------------------------------------------------
-lintian --fail-on error,warning "$deb" >"$work/lintian" 2>&1 || true
+lintian_status=0
+lintian --fail-on error,warning "$deb" >"$work/lintian" 2>&1 || lintian_status=$?
 cat "$work/lintian"
-if grep -E '^[EW]: ' "$work/lintian" >/dev/null; then
-    fail "lintian reports errors or warnings"
-fi
+[ "$lintian_status" -eq 0 ] || fail "lintian exited $lintian_status: errors, warnings, or lintian itself failed"
 ok "lintian: no errors, no warnings"
 
 # --- control fields ------------------------------------------------------

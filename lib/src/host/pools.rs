@@ -92,6 +92,33 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_never_hands_out_the_network_or_broadcast_address() {
+        // The range covers the whole /29, network (.0) and broadcast (.7) included.
+        let p = pool([10, 0, 0, 0], 29, [10, 0, 0, 0], [10, 0, 0, 7], Some([10, 0, 0, 1]));
+        let mut doc = Document::initial(0);
+        let mut got = Vec::new();
+        while let Ok(ip) = next_ipv4(&doc, &p) {
+            reserve(&mut doc, &format!("vm{}", got.len()), ip, None);
+            got.push(ip.to_string());
+            assert!(got.len() <= 8, "handed out more addresses than the /29 has: {got:?}");
+        }
+        assert_eq!(got, ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"]);
+    }
+
+    #[test]
+    fn ipv4_counts_live_records_missing_from_the_list_and_frees_destroyed_ones() {
+        let p = pool([10, 0, 0, 0], 24, [10, 0, 0, 10], [10, 0, 0, 12], None);
+        let doc = Document::parse(
+            r#"{"vms": {
+                "old": {"vm_name": "old", "ip_address": "10.0.0.10", "status": "active"},
+                "gone": {"vm_name": "gone", "ip_address": "10.0.0.11", "status": "destroyed"}
+            }, "allocated_ips": [], "allocated_ipv6": []}"#,
+        )
+        .unwrap();
+        assert_eq!(next_ipv4(&doc, &p).unwrap(), Ipv4Addr::new(10, 0, 0, 11));
+    }
+
+    #[test]
     fn ipv4_honours_wider_prefixes() {
         let p = pool([172, 16, 0, 0], 16, [172, 16, 0, 255], [172, 16, 1, 1], None);
         let mut doc = Document::initial(0);
