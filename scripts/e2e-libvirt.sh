@@ -38,7 +38,9 @@ BLOCKHOST_ROOT=$TEMPLATE_ROOT BLOCKHOST_PROVIDER=libvirt target/debug/blockhost-
 export STATE=$E2E_DIR/libvirtd
 trap 'bash tests/e2e/libvirtd.sh stop' EXIT
 BLOCKHOST_E2E_URI=$(bash tests/e2e/libvirtd.sh start)
-export BLOCKHOST_E2E_URI BLOCKHOST_E2E_TEMPLATES=$TEMPLATE_ROOT/var/lib/blockhost/templates
+# The namespaces the root-agent actions run in: libvirtd's own.
+BLOCKHOST_E2E_NETNS_PID=$(cat "$STATE/libvirtd.pid")
+export BLOCKHOST_E2E_URI BLOCKHOST_E2E_NETNS_PID BLOCKHOST_E2E_TEMPLATES=$TEMPLATE_ROOT/var/lib/blockhost/templates
 
 failed=()
 group() {

@@ -21,21 +21,25 @@ const WALLET_B: &str = "0x00000000000000000000000000000000000000b2";
 struct Env {
     uri: String,
     templates: String,
+    /// A process in the private libvirtd's network and mount namespaces.
+    netns_pid: String,
 }
 
 fn env() -> Env {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/e2e-libvirt.sh"));
-    Env { uri: var("BLOCKHOST_E2E_URI"), templates: var("BLOCKHOST_E2E_TEMPLATES") }
+    Env { uri: var("BLOCKHOST_E2E_URI"), templates: var("BLOCKHOST_E2E_TEMPLATES"), netns_pid: var("BLOCKHOST_E2E_NETNS_PID") }
 }
 
-/// Requests the stand-in root agent received.
+/// Requests the root agent received.
 type Requests = Arc<Mutex<Vec<Value>>>;
 
-/// A BlockHost root on the private libvirtd, with a stand-in root agent that
-/// answers every request with success and records it.
+/// A BlockHost root on the private libvirtd, with a root agent that runs our
+/// root-agent actions for real in the libvirtd's namespaces and records each
+/// request.
 struct Host {
     root: Root,
     uri: String,
+    netns_pid: String,
     requests: Requests,
 }
 
@@ -52,8 +56,8 @@ impl Host {
         );
         std::fs::create_dir_all(root.path("var/lib/blockhost")).unwrap();
         std::os::unix::fs::symlink(&env.templates, root.path("var/lib/blockhost/templates")).unwrap();
-        let requests = serve_root_agent(&root);
-        Self { root, uri: env.uri.clone(), requests }
+        let requests = serve_root_agent(&root, &env.netns_pid);
+        Self { root, uri: env.uri.clone(), netns_pid: env.netns_pid.clone(), requests }
     }
 
     fn cmd(&self, bin: &str) -> Command {
@@ -113,6 +117,17 @@ impl Host {
         left
     }
 
+    /// The IPv6 routes on the test bridge, in the libvirtd's network namespace.
+    fn bridge_routes(&self) -> String {
+        let out = Command::new("nsenter").args(["-t", &self.netns_pid, "-n", "ip", "-6", "route", "show", "dev", "e2ebr0"]).output().unwrap();
+        assert!(out.status.success(), "ip -6 route show: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn has_route(&self, address: &str) -> bool {
+        self.bridge_routes().lines().any(|l| l.starts_with(&format!("{address} ")))
+    }
+
     fn routes(&self, action: &str) -> Vec<String> {
         let requests = self.requests.lock().unwrap();
         requests.iter().filter(|r| r["action"] == action).map(|r| r["params"]["address"].as_str().unwrap_or("").to_string()).collect()
@@ -131,12 +146,16 @@ impl Drop for Host {
     }
 }
 
-fn serve_root_agent(root: &Root) -> Requests {
+/// The root agent's socket, framed as blockhost-common's daemon frames it;
+/// each request runs through `tests/e2e/root_agent_action.py` inside the
+/// libvirtd's namespaces, so `ip -6 route` really changes the test bridge.
+fn serve_root_agent(root: &Root, netns_pid: &str) -> Requests {
     let dir = root.path("run/blockhost");
     std::fs::create_dir_all(&dir).unwrap();
     let listener = UnixListener::bind(dir.join("root-agent.sock")).unwrap();
     let requests: Requests = Arc::default();
     let seen = requests.clone();
+    let netns_pid = netns_pid.to_string();
     std::thread::spawn(move || {
         for mut stream in listener.incoming().flatten() {
             let mut header = [0u8; 4];
@@ -148,12 +167,27 @@ fn serve_root_agent(root: &Root) -> Requests {
                 continue;
             }
             seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            let reply = br#"{"ok": true}"#;
+            let reply = run_action(&netns_pid, &body);
             let _ = stream.write_all(&(reply.len() as u32).to_be_bytes());
-            let _ = stream.write_all(reply);
+            let _ = stream.write_all(&reply);
         }
     });
     requests
+}
+
+fn run_action(netns_pid: &str, request: &[u8]) -> Vec<u8> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/e2e/root_agent_action.py");
+    let mut child = Command::new("nsenter")
+        .args(["-t", netns_pid, "-n", "-m", "python3", script])
+        .env_remove("BLOCKHOST_ROOT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(request).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "root-agent action failed to run");
+    out.stdout
 }
 
 fn wait_until(what: &str, bound: Duration, mut ready: impl FnMut() -> bool) {
@@ -181,6 +215,9 @@ fn lifecycle_on_real_vms() {
     assert_ne!(a["ip"], b["ip"]);
     let ipv6_a = a["ipv6"].as_str().unwrap().to_string();
     assert!(!ipv6_a.is_empty(), "broker mode allocates IPv6");
+    for vm in [&a, &b] {
+        assert!(host.has_route(vm["ipv6"].as_str().unwrap()), "the /128 of {} is on the bridge:\n{}", vm["vm_name"], host.bridge_routes());
+    }
     assert_eq!(host.routes("libvirt-ip6-route-add"), {
         let mut both = vec![format!("{ipv6_a}/128"), format!("{}/128", b["ipv6"].as_str().unwrap())];
         let seen = host.routes("libvirt-ip6-route-add");
@@ -249,21 +286,85 @@ fn lifecycle_on_real_vms() {
     let chain = String::from_utf8_lossy(&chain.stdout);
     assert!(chain.contains("backing file:") && chain.contains("/disk.qcow2"), "backed by a template version: {chain}");
 
+    detect_and_list(&host);
+    gc_suspends_resume_restarts_gc_destroys(&host, "e2e-b");
+
+    for _ in 0..2 {
+        assert_eq!(host.ok("blockhost-vm-destroy", &["e2e-a"]), "VM destroyed: e2e-a\n");
+    }
     for name in ["e2e-a", "e2e-b"] {
-        for _ in 0..2 {
-            assert_eq!(host.ok("blockhost-vm-destroy", &[name]), format!("VM destroyed: {name}\n"));
-        }
         assert_eq!(host.leftovers(name), Vec::<String>::new(), "{name}");
         assert_eq!(host.status(name), "destroyed");
         assert_eq!(host.db()["vms"][name]["status"], "destroyed");
     }
     assert!(host.routes("libvirt-ip6-route-del").contains(&format!("{ipv6_a}/128")));
+    assert!(!host.has_route(&ipv6_a), "destroy removed the route:\n{}", host.bridge_routes());
     let db = host.db();
     for key in ["allocated_ips", "allocated_ipv6"] {
         if let Some(list) = db.get(key).and_then(Value::as_array) {
             assert!(list.is_empty(), "{key} released: {db}");
         }
     }
+}
+
+/// detect on the real libvirtd; list's rows agree with status and the database.
+fn detect_and_list(host: &Host) {
+    let (code, stdout, stderr) = host.run("blockhost-provisioner-detect", &[]);
+    assert_eq!((code, stdout.as_str()), (0, ""), "detect: {stderr}");
+    let db = host.db();
+    let mut expected = String::from("NAME\tSTATUS\tIP\tCREATED\n");
+    let mut expected_json = Vec::new();
+    // In the database's order: the two creates ran in parallel.
+    for (name, record) in db["vms"].as_object().unwrap() {
+        let (status, ip, created) = (host.status(name), record["ip_address"].as_str().unwrap(), &record["created_at"].as_str().unwrap()[..10]);
+        expected.push_str(&format!("{name}\t{status}\t{ip}\t{created}\n"));
+        expected_json.push(json!({"name": name, "status": status, "ip": ip, "created": created}));
+    }
+    assert_eq!(expected.lines().count(), 3, "{db}");
+    assert_eq!(host.ok("blockhost-vm-list", &[]), expected);
+    let rows: Value = serde_json::from_str(&host.ok("blockhost-vm-list", &["--format", "json"])).unwrap();
+    assert_eq!(rows, Value::Array(expected_json));
+}
+
+/// Rewrites one record's field in the VM database, as the engine's tools would.
+fn set_field(host: &Host, name: &str, key: &str, value: &str) {
+    let mut db = host.db();
+    db["vms"][name][key] = json!(value);
+    std::fs::write(host.root.path("var/lib/blockhost/vms.json"), serde_json::to_string_pretty(&db).unwrap()).unwrap();
+}
+
+fn domstate(host: &Host, name: &str) -> String {
+    host.virsh(&["domstate", name]).1.trim().to_string()
+}
+
+/// gc suspends an expired VM (the guest shuts down), resume starts it again
+/// (agent answering, route re-added), and gc destroys it once suspended
+/// past the grace period, leaving nothing.
+fn gc_suspends_resume_restarts_gc_destroys(host: &Host, name: &str) {
+    let ipv6 = format!("{}/128", host.db()["vms"][name]["ipv6_address"].as_str().unwrap());
+    set_field(host, name, "expires_at", "2026-01-01T00:00:00+00:00");
+    let report = host.ok("blockhost-vm-gc", &["--execute", "--suspend-only"]);
+    assert!(report.contains(&format!("  {name}: suspended (expired 2026-01-01T00:00:00+00:00")), "{report}");
+    assert_eq!((domstate(host, name).as_str(), host.status(name).as_str()), ("shut off", "suspended"));
+    assert_eq!(host.db()["vms"][name]["status"], "suspended");
+
+    let adds_before = host.routes("libvirt-ip6-route-add").iter().filter(|r| **r == ipv6).count();
+    let resumed = host.ok("blockhost-vm-resume", &[name, "--extend-days", "2"]);
+    assert!(resumed.starts_with(&format!("VM resumed: {name} (expires ")), "{resumed}");
+    assert_eq!((domstate(host, name).as_str(), host.status(name).as_str()), ("running", "active"));
+    assert!(host.db()["vms"][name].get("suspended_at").is_none());
+    assert_eq!(host.routes("libvirt-ip6-route-add").iter().filter(|r| **r == ipv6).count(), adds_before + 1, "resume re-adds the route");
+    assert!(host.has_route(ipv6.trim_end_matches("/128")), "{}", host.bridge_routes());
+    wait_until("the resumed guest's agent", Duration::from_secs(400), || host.exec(name, "true").0 == 0);
+
+    set_field(host, name, "expires_at", "2026-01-01T00:00:00+00:00");
+    host.ok("blockhost-vm-gc", &["--execute", "--suspend-only"]);
+    set_field(host, name, "suspended_at", "2026-01-02T00:00:00+00:00");
+    let report = host.ok("blockhost-vm-gc", &["--execute", "--destroy-only", "--grace-days", "1"]);
+    assert!(report.contains(&format!("  {name}: destroyed")), "{report}");
+    assert_eq!(host.leftovers(name), Vec::<String>::new());
+    assert!(host.routes("libvirt-ip6-route-del").contains(&ipv6));
+    assert!(!host.has_route(ipv6.trim_end_matches("/128")), "gc's destroy removed the route:\n{}", host.bridge_routes());
 }
 
 /// libvirt shapes interface bandwidth with tc's htb and sfq; some kernels

@@ -4,7 +4,9 @@
 #    /var/log/libvirt and /var/cache/libvirt are bind mounts of directories
 #    under $STATE, so nothing of the host's libvirt is read or written;
 #  - its own network namespace holding only `lo` and the bridge `e2ebr0`,
-#    which has no address: guest NICs reach each other and nothing else
+#    which has no address, IPv4 or IPv6 (no link-local either: addrgenmode
+#    none), yet carries IPv6 routes, so the root-agent actions can add the
+#    VMs' /128 host routes for real: guest NICs reach each other and nothing else
 #    (with a sysfs of its own, where libvirt sets bridge port flags, and
 #    the host's cgroups carried over into it).
 # Usage: libvirtd.sh start|stop|uri   (STATE defaults to ~/.cache/blockhost-e2e/libvirtd)
@@ -55,8 +57,9 @@ start() {
     setsid unshare --mount --net --propagation private -- /bin/sh -c "
         ${binds}mount --bind $STATE/passwd /etc/passwd && mount --bind $STATE/group /etc/group &&
         mount --rbind /sys/fs/cgroup $STATE/cgroup && mount -t sysfs sysfs /sys && mount --rbind $STATE/cgroup /sys/fs/cgroup &&
-        sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 &&
-        ip link set lo up && ip link add e2ebr0 type bridge stp_state 0 forward_delay 0 && ip link set e2ebr0 up &&
+        sysctl -qw net.ipv6.conf.default.addr_gen_mode=1 net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 &&
+        ip link set lo up && ip link add e2ebr0 type bridge stp_state 0 forward_delay 0 &&
+        ip link set e2ebr0 addrgenmode none && ip link set e2ebr0 up &&
         exec libvirtd --config /etc/libvirt/libvirtd.conf --pid-file /run/libvirt/libvirtd.pid
     " > "$STATE/libvirtd.out" 2>&1 < /dev/null &
     echo $! > "$STATE/libvirtd.pid"
