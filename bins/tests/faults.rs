@@ -3,7 +3,7 @@
 //! hypervisor, SIGTERM during a create, and VMs drifting behind our back.
 
 mod common;
-use common::{bin_path, root_with_due_vms, Root, WALLET};
+use common::{bin_path, root_with_due_vms, run_with_knobs as run, Root, WALLET};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -22,15 +22,6 @@ fn base_root() -> Root {
     let result = root.create("base");
     assert_eq!((result["ip"].as_str(), result["ipv6"].as_str()), (Some("10.20.0.10"), Some("2001:db8:7::3")));
     root
-}
-
-fn run(root: &Root, bin: &str, args: &[&str], knobs: &[(&str, &str)]) -> Output {
-    let mut cmd = root.cmd(bin);
-    cmd.args(args);
-    for (key, value) in knobs {
-        cmd.env(format!("BLOCKHOST_MOCK_{key}"), value);
-    }
-    cmd.output().unwrap()
 }
 
 fn create(root: &Root, name: &str, knobs: &[(&str, &str)]) -> Output {

@@ -4,18 +4,9 @@
 //! agent_delay_ms, unreachable, most of ambiguous and named drift).
 
 mod common;
-use common::{Root, WALLET};
+use common::{run_with_knobs as run, Root, WALLET};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn run(root: &Root, bin: &str, args: &[&str], knobs: &[(&str, &str)]) -> Output {
-    let mut cmd = root.cmd(bin);
-    cmd.args(args);
-    for (key, value) in knobs {
-        cmd.env(format!("BLOCKHOST_MOCK_{key}"), value);
-    }
-    cmd.output().unwrap()
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -35,8 +35,14 @@ class Rust:
 
     def read(self, log: Path) -> None:
         binary = "?"
-        in_failures = False
+        # libtest prints "failures:" twice: before each failed test's output
+        # ("---- name stdout ----"), then before the plain list of names.
+        # Only a "failures:" followed directly by a name opens the list.
+        in_failures = after_heading = False
         for line in log.read_text(errors="replace").splitlines():
+            name = FAILURE_NAME.match(line)
+            if after_heading:
+                in_failures, after_heading = name is not None, False
             if m := RUNNING.match(line):
                 binary, in_failures = m.group(1), False
             elif m := DOC_TESTS.match(line):
@@ -46,9 +52,9 @@ class Rust:
                 self.failed += int(m.group(2))
                 in_failures = False
             elif line == "failures:":
-                in_failures = True
-            elif in_failures and (m := FAILURE_NAME.match(line)):
-                self.failures.append(f"{binary}::{m.group(1)}")
+                after_heading = True
+            elif in_failures and name:
+                self.failures.append(f"{binary}::{name.group(1)}")
             elif m := STARTED.match(line):
                 key, outcome = f"{binary}::{m.group(1)}", m.group(2)
                 if outcome.startswith("ignored"):

@@ -129,6 +129,16 @@ pub const BINARIES: [&str; 15] = [
 ];
 
 /// Path of one of the executables, as built by cargo for these tests.
+/// Runs one executable in `root` with the mock knobs `BLOCKHOST_MOCK_<key>=<value>`.
+pub fn run_with_knobs(root: &Root, bin: &str, args: &[&str], knobs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = root.cmd(bin);
+    cmd.args(args);
+    for (key, value) in knobs {
+        cmd.env(format!("BLOCKHOST_MOCK_{key}"), value);
+    }
+    cmd.output().unwrap()
+}
+
 pub fn bin_path(bin: &str) -> PathBuf {
     PathBuf::from(match bin {
         "blockhost-vm-create" => env!("CARGO_BIN_EXE_blockhost-vm-create"),
