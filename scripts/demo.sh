@@ -5,9 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
-ensure_build_tools
-ensure_libvirt_dev
 ensure_rust
+ensure_libvirt_dev
 log "building the executables"
 cargo build --quiet -p blockhost-provisioner-bins
 

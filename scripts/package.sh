@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
-ensure_build_tools
 ensure_libvirt_dev
 ensure_rust
 ensure_dpkg_dev

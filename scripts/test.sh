@@ -19,10 +19,11 @@ rm -rf "$REPORT"
 mkdir -p "$REPORT"
 export BLOCKHOST_TEST_SKIPS=$REPORT/skips.tsv BLOCKHOST_TEST_REPORT=$REPORT
 
-# Setup failures stop here, with one line saying what is missing.
+# Setup failures stop here, with one line saying what is missing; the Rust
+# toolchain first, as the one thing Debian cannot provide.
 set -e
-ensure_libvirt_dev
 ensure_rust
+ensure_libvirt_dev
 ensure_python_test_deps
 if [ "$(id -u)" -eq 0 ]; then
     ensure_rust_test_tools

@@ -45,6 +45,9 @@ ensure_rust() {
         rustup toolchain install stable --profile minimal -c clippy >&2 && rustup default stable >&2 \
             || missing "rustup could not install a stable toolchain: provide Rust 1.$MIN_RUST_MINOR+ with clippy on PATH"
     else
+        # Fail fast where there is no network path to rustup at all.
+        timeout 15 bash -c ': </dev/tcp/sh.rustup.rs/443' 2>/dev/null \
+            || missing "no Rust 1.$MIN_RUST_MINOR+ here and sh.rustup.rs cannot be reached: install Rust 1.$MIN_RUST_MINOR+ with clippy (e.g. rustup from another machine) so that cargo is on PATH or in ~/.cargo/bin"
         command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
         local installer
         installer=$(curl --proto '=https' --tlsv1.2 -sSf --connect-timeout 15 --max-time 60 https://sh.rustup.rs 2>/dev/null) \
