@@ -55,6 +55,9 @@ fn print_phase(title: &str, verb: &str, done: &str, skipped_by: &str, items: Opt
 pub fn print_report(report: &Report) {
     let mode = if report.execute { "execute" } else { "dry run" };
     println!("VM garbage collection: {mode}, grace period {} days", report.grace_days);
+    if !report.lost.is_empty() {
+        print_phase("Lost", "destroy", "destroyed", "", Some(&report.lost));
+    }
     print_phase("Suspend", "suspend", "suspended", "--destroy-only", report.suspend.as_ref());
     print_phase("Destroy", "destroy", "destroyed", "--suspend-only", report.destroy.as_ref());
     if report.execute {

@@ -26,6 +26,8 @@ pub enum DbError {
     Corrupt(PathBuf, String),
     #[error("VM {0} not found in the database")]
     UnknownVm(String),
+    #[error("VM {0} has been destroyed; its record stays destroyed")]
+    Destroyed(String),
     #[error("VM {0} already exists in the database (status: {1})")]
     AlreadyExists(String, String),
     #[error("VM {0} is being created by another process (PID {1})")]
