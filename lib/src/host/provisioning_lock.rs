@@ -9,6 +9,7 @@
 
 use crate::host::atomic::{open_lock_file, write_atomic};
 use crate::host::process::ProcessId;
+use crate::host::shared_dir;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,8 @@ struct Guarded {
 impl Guarded {
     fn take(run_dir: &Path) -> std::io::Result<Self> {
         let holders = run_dir.join(HOLDERS_DIR);
-        std::fs::create_dir_all(&holders)?;
+        shared_dir::create(&holders)?;
+        shared_dir::repair(&holders);
         let guard = open_lock_file(&holders.join(".guard"))?;
         guard.lock()?;
         Ok(Self { run_dir: run_dir.to_path_buf(), _guard: guard })

@@ -13,6 +13,7 @@ pub use document::{Document, Registration, VmRecord};
 pub use pending::PendingCreate;
 
 use crate::host::atomic::{open_lock_file, write_atomic};
+use crate::host::shared_dir;
 use std::path::{Path, PathBuf};
 
 /// Group-readable (the `blockhost` group shares it), never world-readable.
@@ -73,7 +74,7 @@ impl VmDatabase {
     pub fn update<T>(&self, mutate: impl FnOnce(&mut Document) -> Result<T, DbError>) -> Result<T, DbError> {
         let io = |e| DbError::Io(self.path.clone(), e);
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            shared_dir::create(dir).map_err(io)?;
         }
         let lock = open_lock_file(&self.lock_path()).map_err(|e| DbError::Io(self.lock_path(), e))?;
         lock.lock().map_err(|e| DbError::Io(self.lock_path(), e))?;
