@@ -73,7 +73,7 @@ impl Document {
         if text.trim().is_empty() {
             return Err("the file is empty".into());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let value = pyjson::loads(text).map_err(|e| e.to_string())?;
         let Value::Object(root) = value else { return Err("the top level is not an object".into()) };
         match root.get("vms") {
             None => {}
