@@ -13,6 +13,17 @@ macro_rules! note {
     }};
 }
 
+/// `println!` that never panics: a reader that closed stdout (`| head -1`, an
+/// engine that stopped reading) must not turn a verb that did its work into a
+/// panic's 101. What cannot be written is dropped; the exit code stays the verb's.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use clap::Parser;
 use provisioner::host::paths::HostPaths;
 use provisioner::verbs::{Session, VerbError};
@@ -60,7 +71,7 @@ pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbEr
 pub fn run_printing(prog: &str, mock: bool, verb: impl FnOnce(&Session) -> Result<String, VerbError>) -> ExitCode {
     match open_session(mock, false).and_then(|session| verb(&session)) {
         Ok(line) => {
-            println!("{line}");
+            out!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(prog, e),

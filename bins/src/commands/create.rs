@@ -62,7 +62,7 @@ pub struct Args {
 }
 
 fn error_exit(message: &str, code: u8) -> ExitCode {
-    println!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
+    crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
     crate::note!("{PROG}: {message}");
     ExitCode::from(code)
 }
@@ -111,8 +111,8 @@ pub fn main() -> ExitCode {
     match create::run(&session, &request, &interrupt, &mut stderr_progress) {
         Ok(result) => {
             let json = pyjson::dumps(&result.to_json());
-            println!("BLOCKHOST_RESULT: {json}");
-            println!("{json}");
+            crate::out!("BLOCKHOST_RESULT: {json}");
+            crate::out!("{json}");
             ExitCode::SUCCESS
         }
         Err(failure) => {

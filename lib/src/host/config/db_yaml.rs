@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_DB_FILE: &str = "/var/lib/blockhost/vms.json";
 
+/// The largest VMID Proxmox VE accepts; every VMID and `next_vmid` stays below
+/// it, so counting never overflows.
+pub const MAX_VMID: u64 = 999_999_999;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv4Pool {
     pub network: Ipv4Addr,
@@ -58,9 +62,6 @@ impl DbConfig {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let doc = parse_yaml(path, text)?;
-        if !doc.is_object() {
-            return Err(ConfigError::Parse(path.to_path_buf(), "YAML", "the top level is not a mapping".into()));
-        }
         Self::from_value(path, doc, Some(path.to_path_buf()))
     }
 
@@ -87,6 +88,9 @@ impl DbConfig {
                 let end = uint(&doc, &format!("{range_key}.end"), 999_999).map_err(|m| key_err(range_key, m))?;
                 if start > end {
                     return Err(key_err(range_key, "start is greater than end".into()));
+                }
+                if end > MAX_VMID {
+                    return Err(key_err(range_key, format!("end must be at most {MAX_VMID} (the largest VMID), got {end}")));
                 }
                 Some(VmidRange { start, end })
             }
@@ -221,7 +225,7 @@ mod tests {
     fn errors_name_file_and_key() {
         let cases = [
             ("", "file is empty"),
-            ("- a\n- b\n", "top level is not a mapping"),
+            ("- a\n- b\n", "the top level must be a mapping"),
             ("ip_pool: {network: nonsense}\n", "key 'ip_pool.network'"),
             ("ip_pool: {network: 10.0.0.0/24, start: 10.0.1.5}\n", "key 'ip_pool.start'"),
             ("ip_pool: {network: 10.0.0.0/24, start: 0}\n", "key 'ip_pool.start'"),
@@ -230,6 +234,7 @@ mod tests {
             ("gc_grace_days: abc\n", "key 'gc_grace_days'"),
             ("bridge: 'br0; rm -rf /'\n", "key 'bridge'"),
             ("db_file: ''\n", "key 'db_file'"),
+            ("vmid_range: {start: 18446744073709551614, end: 18446744073709551615}\n", "key 'vmid_range': end must be at most 999999999"),
             ("key: [unclosed\n", "not valid YAML"),
         ];
         for (text, expected) in cases {

@@ -31,6 +31,8 @@ pub enum DbError {
     Destroyed(String),
     #[error("VM {0} already exists in the database (status: {1})")]
     AlreadyExists(String, String),
+    #[error("VM {0} would share its hostname with VM {1} (names that differ only in case)")]
+    CaseConflict(String, String),
     #[error("VM {0} is being created by another process (PID {1})")]
     CreateInProgress(String, u32),
     #[error("the {0} pool is exhausted")]
