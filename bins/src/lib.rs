@@ -63,8 +63,11 @@ pub fn usage_line(err: &clap::Error) -> String {
     if line.is_empty() { "invalid arguments".to_string() } else { line.to_string() }
 }
 
+/// Opens the session; a long wait for the VM database lock is told on stderr.
 pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {
-    Session::open(HostPaths::from_env(), mock, config_required)
+    let mut session = Session::open(HostPaths::from_env(), mock, config_required)?;
+    session.db.set_lock_notice(stderr_progress);
+    Ok(session)
 }
 
 /// Runs a verb against the session; its success is one line on stdout.

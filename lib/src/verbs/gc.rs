@@ -71,8 +71,10 @@ pub fn run(session: &Session, options: &GcOptions, progress: Progress) -> Result
     let grace_days = options.grace_days.unwrap_or(session.config.gc_grace_days);
     if options.execute {
         recover::stale_creates(session, progress)?;
-        if let Err(e) = provisioning_lock::release(&session.paths.run_dir(), None) {
-            progress(&format!("warning: cannot check the provisioning lock: {e}"));
+        match provisioning_lock::release(&session.paths.run_dir(), None) {
+            Ok(None) => {}
+            Ok(Some(cleared)) => progress(&format!("warning: {cleared}")),
+            Err(e) => progress(&format!("warning: cannot check the provisioning lock: {e}")),
         }
         let dirs = [session.db.path().parent().map(Path::to_path_buf), Some(session.metrics_dir())];
         let swept: usize = dirs.iter().flatten().map(|d| atomic::sweep_stale_temps(d)).sum();

@@ -4,7 +4,9 @@ use super::{lookup, parse_yaml, read_optional, ConfigError};
 use crate::host::paths::HostPaths;
 use serde_json::Value;
 use std::net::Ipv4Addr;
+use crate::host::vmdb::DEFAULT_LOCK_TIMEOUT;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_DB_FILE: &str = "/var/lib/blockhost/vms.json";
 
@@ -45,6 +47,9 @@ pub struct DbConfig {
     pub gc_grace_days: u32,
     pub default_expiry_days: u32,
     pub bridge: String,
+    /// Bound of the wait for the VM database lock: `db_lock_timeout_seconds`
+    /// (1-300, default 20), overridden by `BLOCKHOST_DB_LOCK_TIMEOUT`.
+    pub db_lock_timeout: Duration,
     /// The whole document, for provider-specific keys.
     pub raw: Value,
 }
@@ -109,7 +114,24 @@ impl DbConfig {
             Some(Value::String(s)) if valid_ifname(s) => s.clone(),
             Some(_) => return Err(key_err("bridge", "must be a network interface name".into())),
         };
-        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, raw: doc })
+        let db_lock_timeout = lock_timeout(&doc).map_err(|m| key_err(LOCK_TIMEOUT_KEY, m))?;
+        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, raw: doc })
+    }
+}
+
+const LOCK_TIMEOUT_KEY: &str = "db_lock_timeout_seconds";
+pub const LOCK_TIMEOUT_ENV: &str = "BLOCKHOST_DB_LOCK_TIMEOUT";
+
+/// The environment's value when set, else db.yaml's, else the default.
+fn lock_timeout(doc: &Value) -> Result<Duration, String> {
+    let secs = match std::env::var(LOCK_TIMEOUT_ENV) {
+        Ok(text) => text.trim().parse().map_err(|_| format!("{LOCK_TIMEOUT_ENV}={text:?} is not a number of seconds"))?,
+        Err(_) => uint(doc, LOCK_TIMEOUT_KEY, DEFAULT_LOCK_TIMEOUT.as_secs())?,
+    };
+    if (1..=300).contains(&secs) {
+        Ok(Duration::from_secs(secs))
+    } else {
+        Err(format!("must be between 1 and 300 seconds, got {secs}"))
     }
 }
 

@@ -4,12 +4,15 @@
 //! Every mutation follows common's lock-file protocol: an exclusive `flock` on
 //! `<db_file>.lock` held across the whole read-modify-write, the new content
 //! written to a temp file in the same directory, fsynced and renamed over.
+//! Waiting for that lock is bounded (see `lock_wait`).
 //! Reads need no lock because writes are atomic renames.
 
 mod document;
+mod lock_wait;
 mod pending;
 
 pub use document::{Document, Registration, VmRecord};
+pub use lock_wait::{LockWait, DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT};
 pub use pending::PendingCreate;
 
 use crate::host::atomic::{open_lock_file, write_atomic};
@@ -35,6 +38,10 @@ pub enum DbError {
     CaseConflict(String, String),
     #[error("VM {0} is being created by another process (PID {1})")]
     CreateInProgress(String, u32),
+    #[error("{path}: the VM database is locked by {2} and was not released within {1} s (db.yaml db_lock_timeout_seconds, or BLOCKHOST_DB_LOCK_TIMEOUT)", path = .0.display())]
+    LockTimeout(PathBuf, f64, String),
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
     #[error("the {0} pool is exhausted")]
     PoolExhausted(&'static str),
 }
@@ -43,13 +50,24 @@ pub enum DbError {
 pub struct VmDatabase {
     path: PathBuf,
     next_vmid_start: u64,
+    lock_wait: LockWait,
 }
 
 impl VmDatabase {
     /// `next_vmid_start` seeds `next_vmid` when the file is first created
     /// (the VMID range start, or 0 without one, as blockhost-common does).
     pub fn new(path: impl Into<PathBuf>, next_vmid_start: u64) -> Self {
-        Self { path: path.into(), next_vmid_start }
+        Self { path: path.into(), next_vmid_start, lock_wait: LockWait::default() }
+    }
+
+    /// How long and how an update waits for another writer's lock.
+    pub fn with_lock_wait(self, lock_wait: LockWait) -> Self {
+        Self { lock_wait, ..self }
+    }
+
+    /// Where the line naming a holder that keeps the lock goes.
+    pub fn set_lock_notice(&mut self, notice: fn(&str)) {
+        self.lock_wait.notice = notice;
     }
 
     pub fn path(&self) -> &Path {
@@ -79,7 +97,7 @@ impl VmDatabase {
             shared_dir::create(dir).map_err(io)?;
         }
         let lock = open_lock_file(&self.lock_path()).map_err(|e| DbError::Io(self.lock_path(), e))?;
-        lock.lock().map_err(|e| DbError::Io(self.lock_path(), e))?;
+        self.lock_wait.lock(&lock, &self.lock_path())?;
         let exists = self.path.exists();
         let mut doc = self.read()?;
         let before = doc.clone();
