@@ -3,13 +3,12 @@
 
 mod common;
 use common::{set_record_field, Root, WALLET};
-use std::process::Command;
 
 /// Runs `bin` with a stdout whose reader is already gone.
 fn with_closed_stdout(root: &Root, bin: &str, args: &[&str]) -> (i32, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::from(root.std_cmd(bin)).args(args).stdout(writer).output().unwrap();
+    let out = root.std_cmd(bin).args(args).stdout(writer).output().unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 

@@ -52,7 +52,7 @@ fn yaml_message(error: &serde_saphyr::Error) -> String {
             // The library's one-line summary, without its `error: line X column Y: ` prefix.
             let text = error.to_string();
             let first = text.lines().next().unwrap_or("");
-            let summary = first.splitn(2, ": ").nth(1).filter(|_| first.starts_with("error: ")).unwrap_or(first);
+            let summary = first.strip_prefix("error: ").unwrap_or(first);
             let summary = summary.split_once(": ").filter(|(at, _)| at.starts_with("line ")).map_or(summary, |(_, s)| s);
             if summary.contains("mapping values are not allowed") {
                 "unexpected `:` here (check the indentation, or quote a value that contains `: `)".to_string()
