@@ -95,6 +95,8 @@ fn list_never_prints_a_name_with_a_tab_or_newline_raw() {
     assert_eq!(lines.len(), 3, "{}", run.stdout);
     assert!(lines[1].starts_with("plain\tactive\t10.20.0.10\\t\t"), "{}", lines[1]);
     assert!(lines[2].starts_with("odd\\tname\\nx\\\\y\t"), "{}", lines[2]);
+    let gc = root.run("blockhost-vm-gc", &["--execute"]);
+    assert_eq!(gc.code, 0, "a record no create of ours made is left alone: {}", gc.stdout);
 }
 
 #[test]

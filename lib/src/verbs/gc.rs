@@ -10,7 +10,7 @@
 
 use super::{destroy, power, recover, Progress, Session, VerbError};
 use crate::host::vmdb::DbError;
-use crate::host::{atomic, provisioning_lock, timestamp};
+use crate::host::{atomic, names, provisioning_lock, timestamp};
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
@@ -99,7 +99,8 @@ fn lost_phase(session: &Session, execute: bool, progress: Progress) -> Result<Ve
     };
     Ok(doc
         .vms()
-        .filter(|r| r.status() != "destroyed" && !present.contains(r.name))
+        // A record under a name no create of ours accepts never had a VM of ours.
+        .filter(|r| r.status() != "destroyed" && !present.contains(r.name) && names::vm_name(r.name).is_ok())
         .map(|r| {
             let name = r.name.to_string();
             let reason = format!("{}, VM gone from the backend", r.status());
