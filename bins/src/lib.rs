@@ -13,6 +13,17 @@ macro_rules! note {
     }};
 }
 
+/// `println!` that never panics: a reader that closed stdout (`| head -1`, an
+/// engine that stopped reading) must not turn a verb that did its work into a
+/// panic's 101. What cannot be written is dropped; the exit code stays the verb's.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use clap::Parser;
 use provisioner::host::paths::HostPaths;
 use provisioner::verbs::{Session, VerbError};
@@ -52,15 +63,18 @@ pub fn usage_line(err: &clap::Error) -> String {
     if line.is_empty() { "invalid arguments".to_string() } else { line.to_string() }
 }
 
+/// Opens the session; a long wait for the VM database lock is told on stderr.
 pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {
-    Session::open(HostPaths::from_env(), mock, config_required)
+    let mut session = Session::open(HostPaths::from_env(), mock, config_required)?;
+    session.db.set_lock_notice(stderr_progress);
+    Ok(session)
 }
 
 /// Runs a verb against the session; its success is one line on stdout.
 pub fn run_printing(prog: &str, mock: bool, verb: impl FnOnce(&Session) -> Result<String, VerbError>) -> ExitCode {
     match open_session(mock, false).and_then(|session| verb(&session)) {
         Ok(line) => {
-            println!("{line}");
+            out!("{line}");
             ExitCode::SUCCESS
         }
         Err(e) => fail(prog, e),

@@ -235,7 +235,7 @@ fn malformed_db_yaml_is_refused_by_every_verb() {
     let cases = [
         ("", "file is empty"),
         ("[unclosed", "not valid YAML"),
-        ("- a\n- b\n", "the top level is not a mapping"),
+        ("- a\n- b\n", "the top level must be a mapping"),
         ("ip_pool: {network: nope}\n", "ip_pool.network"),
         ("ip_pool:\n  network: 10.20.0.0/24\n  start: 10.21.0.5\n  end: 10.20.0.60\n", "ip_pool.start"),
         ("gc_grace_days: -3\n", "gc_grace_days"),

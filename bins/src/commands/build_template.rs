@@ -55,7 +55,7 @@ pub fn main() -> ExitCode {
     };
     match open_session(false, false).and_then(|s| build_template::run(&s, &options, &mut stderr_progress)) {
         Ok(build) => {
-            println!("Template built successfully: {}", build.path.display());
+            crate::out!("Template built successfully: {}", build.path.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(PROG, e),

@@ -2,7 +2,9 @@
 
 use crate::{open_session, parse_with, stderr_progress};
 use clap::Parser;
+use provisioner::host::cloud_init::user_data_file;
 use provisioner::host::pyjson;
+use provisioner::host::vmdb::DbError;
 use provisioner::verbs::create::{self, CreateArgs};
 use provisioner::verbs::{Interrupt, VerbError};
 use serde_json::json;
@@ -62,7 +64,7 @@ pub struct Args {
 }
 
 fn error_exit(message: &str, code: u8) -> ExitCode {
-    println!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
+    crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
     crate::note!("{PROG}: {message}");
     ExitCode::from(code)
 }
@@ -85,17 +87,16 @@ pub fn main() -> ExitCode {
     };
     let content = match &args.cloud_init_content {
         None => None,
-        Some(path) => match std::fs::read_to_string(path) {
+        Some(path) => match user_data_file::read(path) {
             Ok(text) => Some(text),
-            Err(e) => return error_exit(&format!("{}: cannot read cloud-init content: {e}", path.display()), 1),
+            Err(e) => return error_exit(&e.to_string(), 1),
         },
     };
     let session = match open_session(args.mock, true) {
         Ok(session) => session,
         Err(e) => return error_exit(&e.to_string(), 1),
     };
-    let interrupt = Interrupt::default();
-    watch_signals(&interrupt);
+    watch_signals(&session.interrupt);
     let request = CreateArgs {
         name: args.name,
         owner_wallet: args.owner_wallet,
@@ -108,16 +109,18 @@ pub fn main() -> ExitCode {
         expiry_days: args.expiry_days.unwrap_or(u64::from(session.config.default_expiry_days)),
         username: args.username,
     };
-    match create::run(&session, &request, &interrupt, &mut stderr_progress) {
+    match create::run(&session, &request, &session.interrupt, &mut stderr_progress) {
         Ok(result) => {
             let json = pyjson::dumps(&result.to_json());
-            println!("BLOCKHOST_RESULT: {json}");
-            println!("{json}");
+            crate::out!("BLOCKHOST_RESULT: {json}");
+            crate::out!("{json}");
             ExitCode::SUCCESS
         }
         Err(failure) => {
             let code = match failure.error {
-                VerbError::Interrupted(signal) => u8::try_from(128 + signal).unwrap_or(1),
+                VerbError::Interrupted(signal) | VerbError::Db(DbError::Interrupted(signal)) => {
+                    u8::try_from(128 + signal).unwrap_or(1)
+                }
                 _ => 1,
             };
             error_exit(&failure.message(), code)

@@ -38,29 +38,32 @@ fn plural(n: usize) -> &'static str {
 
 fn print_phase(title: &str, verb: &str, done: &str, skipped_by: &str, items: Option<&Vec<Item>>) {
     let Some(items) = items else {
-        println!("{title}: skipped ({skipped_by})");
+        crate::out!("{title}: skipped ({skipped_by})");
         return;
     };
-    println!("{title}: {} {}", items.len(), plural(items.len()));
+    crate::out!("{title}: {} {}", items.len(), plural(items.len()));
     for item in items {
         match &item.result {
-            ItemResult::WouldDo => println!("  {}: would {verb} ({})", item.name, item.reason),
-            ItemResult::Done(None) => println!("  {}: {done} ({})", item.name, item.reason),
-            ItemResult::Done(Some(note)) => println!("  {}: {done} ({}; {note})", item.name, item.reason),
-            ItemResult::Failed(error) => println!("  {}: FAILED ({}): {error}", item.name, item.reason),
+            ItemResult::WouldDo => crate::out!("  {}: would {verb} ({})", item.name, item.reason),
+            ItemResult::Done(None) => crate::out!("  {}: {done} ({})", item.name, item.reason),
+            ItemResult::Done(Some(note)) => crate::out!("  {}: {done} ({}; {note})", item.name, item.reason),
+            ItemResult::Failed(error) => crate::out!("  {}: FAILED ({}): {error}", item.name, item.reason),
         }
     }
 }
 
 pub fn print_report(report: &Report) {
     let mode = if report.execute { "execute" } else { "dry run" };
-    println!("VM garbage collection: {mode}, grace period {} days", report.grace_days);
+    crate::out!("VM garbage collection: {mode}, grace period {} days", report.grace_days);
+    if !report.lost.is_empty() {
+        print_phase("Lost", "destroy", "destroyed", "", Some(&report.lost));
+    }
     print_phase("Suspend", "suspend", "suspended", "--destroy-only", report.suspend.as_ref());
     print_phase("Destroy", "destroy", "destroyed", "--suspend-only", report.destroy.as_ref());
     if report.execute {
-        println!("Processed: {}, errors: {}", report.processed(), report.errors());
+        crate::out!("Processed: {}, errors: {}", report.processed(), report.errors());
     } else {
-        println!("Would process: {}", report.processed());
+        crate::out!("Would process: {}", report.processed());
     }
 }
 

@@ -27,6 +27,27 @@ pub struct Args {
     pub json: bool,
 }
 
+/// A table cell that cannot break the table: backslash, tab, newline and other
+/// control characters escaped; a value kept raw from the database (see
+/// `pyjson`) shown as its JSON text.
+fn cell(value: &str) -> String {
+    if let Some(json) = value.strip_prefix(pyjson::RAW) {
+        return json.to_string();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn main() -> ExitCode {
     let args = match parse::<Args>(PROG, 2) {
         Ok(args) => args,
@@ -37,11 +58,11 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(PROG, e),
     };
     if args.json || args.format == Format::Json {
-        println!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
+        crate::out!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
     } else {
-        println!("NAME\tSTATUS\tIP\tCREATED");
+        crate::out!("NAME\tSTATUS\tIP\tCREATED");
         for row in rows {
-            println!("{}\t{}\t{}\t{}", row.name, row.status, row.ip, row.created);
+            crate::out!("{}\t{}\t{}\t{}", cell(&row.name), cell(&row.status), cell(&row.ip), cell(&row.created));
         }
     }
     ExitCode::SUCCESS

@@ -37,7 +37,7 @@ pub fn main() -> ExitCode {
     };
     match json {
         Ok(json) => {
-            println!("{}", pyjson::dumps(&json));
+            crate::out!("{}", pyjson::dumps(&json));
             ExitCode::SUCCESS
         }
         Err(e) => fail(PROG, e),

@@ -39,12 +39,12 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(PROG, e),
     };
     if args.dry_run {
-        println!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
+        crate::out!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
         return ExitCode::SUCCESS;
     }
     match resume::run(&session, &plan) {
         Ok(()) => {
-            println!("VM resumed: {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
+            crate::out!("VM resumed: {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
             ExitCode::SUCCESS
         }
         Err(e) => fail(PROG, e),

@@ -18,7 +18,7 @@ pub struct Args {
 pub fn main() -> ExitCode {
     let args = match parse_with::<Args>(|line| {
         crate::note!("{PROG}: {line}");
-        println!("{UNKNOWN}");
+        crate::out!("{UNKNOWN}");
         ExitCode::SUCCESS
     }) {
         Ok(args) => args,
@@ -31,6 +31,6 @@ pub fn main() -> ExitCode {
     if let Some(reason) = &status.reason {
         crate::note!("{PROG}: {reason}");
     }
-    println!("{}", status.word);
+    crate::out!("{}", status.word);
     ExitCode::SUCCESS
 }

@@ -56,7 +56,7 @@ pub fn main() -> ExitCode {
     };
     match open_session(false, false).and_then(|s| throttle::run(&s, &args.name, &change)) {
         Ok(()) => {
-            throttle::describe(&change).iter().for_each(|line| println!("{line}"));
+            throttle::describe(&change).iter().for_each(|line| crate::out!("{line}"));
             ExitCode::SUCCESS
         }
         Err(e) => fail(PROG, e),

@@ -1,5 +1,6 @@
 //! Crash-safe file replacement and lock files shared with BlockHost's Python code.
 
+use crate::host::shared_dir;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -24,9 +25,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     let result = (|| {
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        if let Ok(old) = std::fs::metadata(path) {
-            // Best effort: keeps e.g. group `blockhost` when another user rewrites the file.
-            let _ = std::os::unix::fs::fchown(&file, None, Some(old.gid()));
+        // The group of the file replaced, else of the directory (`blockhost` on a real
+        // host), so the other users of a shared file keep reading it. Best effort.
+        let gid = std::fs::metadata(path).ok().map(|old| old.gid()).or_else(|| shared_dir::group_of(dir));
+        if let Some(gid) = gid.filter(|gid| Some(*gid) != file.metadata().ok().map(|m| m.gid())) {
+            let _ = std::os::unix::fs::fchown(&file, None, Some(gid));
         }
         file.write_all(bytes)?;
         file.sync_all()?;
@@ -60,6 +63,8 @@ pub fn sweep_stale_temps(dir: &Path) -> usize {
 
 /// Opens (creating if needed) a lock file read-only, so any user who can read it
 /// can `flock` it: a lock file created by root must not lock out the `blockhost` user.
+/// A new one gets mode 0660 and the group of its directory (Python's writers open
+/// it for appending, so the group needs write too).
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
@@ -75,8 +80,11 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
     };
     match open(libc::O_CREAT | libc::O_EXCL) {
         Ok(file) => {
-            // The umask may have removed group read; group members must be able to lock.
+            // The umask may have removed group bits; group members must be able to lock.
             let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
+            if let Some(gid) = path.parent().and_then(shared_dir::group_of) {
+                let _ = std::os::unix::fs::fchown(&file, None, Some(gid));
+            }
             Ok(file)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(0),

@@ -27,7 +27,7 @@ pub fn load(dir: &Path, vm: &str) -> Option<Sample> {
 }
 
 pub fn save(dir: &Path, vm: &str, sample: &Sample) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::host::shared_dir::create(dir)?;
     let text = serde_json::to_string(sample).map_err(std::io::Error::other)?;
     write_atomic(&path(dir, vm), text.as_bytes(), 0o640)
 }

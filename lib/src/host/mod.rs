@@ -13,5 +13,6 @@ pub mod process;
 pub mod provisioning_lock;
 pub mod root_agent;
 pub mod pyjson;
+pub mod shared_dir;
 pub mod timestamp;
 pub mod vmdb;

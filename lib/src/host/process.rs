@@ -39,6 +39,20 @@ pub fn pid_exists(pid: u32) -> bool {
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// The command line of a running process, arguments joined by spaces and
+/// control characters shown as `?`, at most 200 characters; `None` when unreadable.
+pub fn command_line(pid: u32) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok().filter(|r| !r.is_empty())?;
+    let text = String::from_utf8_lossy(&raw);
+    let line: String = text
+        .trim_end_matches('\0')
+        .chars()
+        .map(|c| if c == '\0' { ' ' } else if c.is_control() { '?' } else { c })
+        .take(200)
+        .collect();
+    Some(line)
+}
+
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
@@ -62,6 +76,20 @@ mod tests {
         let me = ProcessId::current();
         let other = ProcessId { start_ticks: me.start_ticks + 1, ..me };
         assert!(!other.is_alive());
+    }
+
+    #[test]
+    fn command_line_of_a_running_process() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        // Until the child has executed `sleep`, its command line is still ours.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while command_line(child.id()).as_deref() != Some("sleep 30") {
+            assert!(std::time::Instant::now() < deadline, "{:?}", command_line(child.id()));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(command_line(child.id()), None);
     }
 
     #[test]

@@ -5,10 +5,12 @@
 //! holder lives and contains the decimal PID of one of them (no newline), as the
 //! Python provisioners write it. All changes happen under an flock on
 //! `provisioning.d/.guard`; holders of dead processes are pruned, and a marker
-//! left by a dead process is taken over with a warning.
+//! whose PID is not a live holder (its process died, or the PID now belongs to
+//! an unrelated process) is stale: taken over or cleared with a warning.
 
 use crate::host::atomic::{open_lock_file, write_atomic};
 use crate::host::process::ProcessId;
+use crate::host::shared_dir;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +32,8 @@ struct Guarded {
 impl Guarded {
     fn take(run_dir: &Path) -> std::io::Result<Self> {
         let holders = run_dir.join(HOLDERS_DIR);
-        std::fs::create_dir_all(&holders)?;
+        shared_dir::create(&holders)?;
+        shared_dir::repair(&holders);
         let guard = open_lock_file(&holders.join(".guard"))?;
         guard.lock()?;
         Ok(Self { run_dir: run_dir.to_path_buf(), _guard: guard })
@@ -69,6 +72,21 @@ impl Guarded {
         Some(text.trim().parse().ok())
     }
 
+    /// A warning about a marker that no live holder owns, `None` when the marker
+    /// is absent or owned by one of `live`.
+    fn stale_marker(&self, live: &[ProcessId]) -> Option<String> {
+        let why = match self.marker_pid()? {
+            Some(pid) if live.iter().any(|h| h.pid == pid) => return None,
+            Some(pid) if crate::host::process::pid_exists(pid) => {
+                let command = crate::host::process::command_line(pid).unwrap_or_else(|| "unknown command".into());
+                format!("PID {pid} is running but is not a provisioning process: {command}")
+            }
+            Some(pid) => format!("PID {pid}"),
+            None => "unreadable".to_string(),
+        };
+        Some(format!("stale provisioning lock ({why})"))
+    }
+
     fn write_marker(&self, pid: u32) -> std::io::Result<()> {
         write_atomic(&self.marker(), pid.to_string().as_bytes(), 0o644)
     }
@@ -82,21 +100,18 @@ impl ProvisioningLock {
         std::fs::write(guarded.holder_path(&me), me.pid.to_string())?;
         let live = guarded.live_holders();
         let mut warnings = Vec::new();
-        match guarded.marker_pid() {
-            Some(Some(pid)) if crate::host::process::pid_exists(pid) => {}
-            previous => {
-                if let Some(stale) = previous {
-                    let who = stale.map_or_else(|| "unreadable".to_string(), |p| format!("PID {p}"));
-                    warnings.push(format!("taking over stale provisioning lock ({who})"));
-                }
-                let owner = live.first().map_or(me.pid, |h| h.pid);
-                guarded.write_marker(owner)?;
+        let owned = matches!(guarded.marker_pid(), Some(Some(pid)) if live.iter().any(|h| h.pid == pid));
+        if !owned {
+            if let Some(stale) = guarded.stale_marker(&live) {
+                warnings.push(format!("taking over {stale}"));
             }
+            let owner = live.first().map_or(me.pid, |h| h.pid);
+            guarded.write_marker(owner)?;
         }
         Ok((Self { run_dir: run_dir.to_path_buf(), me, released: false }, warnings))
     }
 
-    pub fn release(mut self) -> std::io::Result<()> {
+    pub fn release(mut self) -> std::io::Result<Option<String>> {
         self.released = true;
         release(&self.run_dir, Some(&self.me))
     }
@@ -112,29 +127,29 @@ impl Drop for ProvisioningLock {
 
 /// Removes `me` (if any) and dead holders; removes the marker when no holder
 /// is left, or points it at a live holder. Also what gc runs to clear a lock
-/// left by a killed create.
-pub fn release(run_dir: &Path, me: Option<&ProcessId>) -> std::io::Result<()> {
+/// left by a killed create. Returns a warning when the marker it replaced or
+/// removed was not `me`'s and no live holder's.
+pub fn release(run_dir: &Path, me: Option<&ProcessId>) -> std::io::Result<Option<String>> {
     if !run_dir.join(HOLDERS_DIR).exists() && !run_dir.join(LOCK_FILE).exists() {
-        return Ok(());
+        return Ok(None);
     }
     let guarded = Guarded::take(run_dir)?;
     if let Some(me) = me {
         let _ = std::fs::remove_file(guarded.holder_path(me));
     }
     let live = guarded.live_holders();
-    let marker_pid = guarded.marker_pid();
-    let marker_owner_live = matches!(marker_pid, Some(Some(pid)) if live.iter().any(|h| h.pid == pid));
-    let marker_foreign_live = matches!(marker_pid, Some(Some(pid))
-        if Some(pid) != me.map(|m| m.pid) && !live.iter().any(|h| h.pid == pid) && crate::host::process::pid_exists(pid));
+    let mine = matches!(guarded.marker_pid(), Some(Some(pid)) if Some(pid) == me.map(|m| m.pid));
+    let warning = if mine { None } else { guarded.stale_marker(&live).map(|stale| format!("cleared {stale}")) };
+    let owned = matches!(guarded.marker_pid(), Some(Some(pid)) if live.iter().any(|h| h.pid == pid));
     match live.first() {
-        None if !marker_foreign_live => match std::fs::remove_file(guarded.marker()) {
+        None => match std::fs::remove_file(guarded.marker()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         },
-        Some(next) if !marker_owner_live && !marker_foreign_live => guarded.write_marker(next.pid)?,
-        _ => {}
+        Some(next) if !owned => guarded.write_marker(next.pid)?,
+        Some(_) => {}
     }
-    Ok(())
+    Ok(warning)
 }
 
 #[cfg(test)]

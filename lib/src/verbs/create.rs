@@ -188,13 +188,19 @@ fn check_available(session: &Session, doc: &Document, name: &str) -> Result<(), 
     Ok(())
 }
 
-/// The name must be unused: no record in any status, no create in progress.
+/// The name must be unused: no record in any status, no create in progress, and
+/// no live VM or create whose name differs only in case (hostnames ignore case).
 fn check_name_free(doc: &Document, name: &str) -> Result<(), DbError> {
     if let Some(record) = doc.vm(name) {
         return Err(DbError::AlreadyExists(name.to_string(), record.status().to_string()));
     }
     if let Some(pending) = doc.pending(name) {
         return Err(DbError::CreateInProgress(name.to_string(), pending.owner.pid));
+    }
+    let live = doc.vms().filter(|r| r.status() != "destroyed").map(|r| r.name.to_string());
+    let creating = doc.pending_all().into_iter().map(|p| p.name);
+    if let Some(other) = live.chain(creating).find(|other| other.eq_ignore_ascii_case(name)) {
+        return Err(DbError::CaseConflict(name.to_string(), other));
     }
     Ok(())
 }

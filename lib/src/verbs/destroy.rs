@@ -16,9 +16,6 @@ pub fn run(session: &Session, name: &str) -> Result<(), VerbError> {
     }
     recovery::terminate(session.provider.as_ref(), name)?;
     metrics_cache::remove(&session.metrics_dir(), name);
-    session.db.update(|doc| match doc.vm(name) {
-        Some(record) if record.status() != "destroyed" => doc.mark_destroyed(name, timestamp::now()),
-        _ => Ok(()),
-    })?;
+    session.db.update(|doc| doc.settle_destroyed(name, timestamp::now()))?;
     Ok(())
 }

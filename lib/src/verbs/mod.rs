@@ -21,7 +21,7 @@ use crate::host::cloud_init::CloudInitError;
 use crate::host::config::{ConfigError, DbConfig};
 use crate::host::names::InvalidInput;
 use crate::host::paths::HostPaths;
-use crate::host::vmdb::{DbError, VmDatabase};
+use crate::host::vmdb::{DbError, LockWait, VmDatabase};
 use crate::provider::registry::{self, OpenContext, SelectError};
 use crate::provider::{Provider, ProviderError};
 use std::path::PathBuf;
@@ -79,6 +79,8 @@ pub struct Session {
     pub config: DbConfig,
     pub provider: Box<dyn Provider>,
     pub db: VmDatabase,
+    /// Set by the binary's signal handler (create's); waits for the database lock end on it.
+    pub interrupt: Interrupt,
 }
 
 impl Session {
@@ -91,8 +93,10 @@ impl Session {
             Some(dir) => dir.join("vms.json"),
             None => paths.host(&config.db_file),
         };
-        let db = VmDatabase::new(db_path, config.vmid_range.map_or(0, |r| r.start));
-        Ok(Self { paths, config, provider, db })
+        let interrupt = Interrupt::default();
+        let lock_wait = LockWait { timeout: config.db_lock_timeout, interrupt: interrupt.flag(), ..LockWait::default() };
+        let db = VmDatabase::new(db_path, config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait);
+        Ok(Self { paths, config, provider, db, interrupt })
     }
 
     /// Where per-VM host state lives (the provider's own directory for the mock).

@@ -1,14 +1,19 @@
 //! Undoing creates whose process died: their journal entry in the database names
 //! the VM and its reserved addresses; the VM (with its staged bootstrap) is
-//! terminated and the entry dropped, releasing the addresses.
+//! terminated and the entry dropped, releasing the addresses. A name that also
+//! has a committed record belongs to that record: its VM and addresses are kept
+//! and only the entry goes.
 
 use super::{Progress, Session, VerbError};
 use crate::host::vmdb::PendingCreate;
 use crate::provider::recovery;
 
-/// Undoes one create: terminate, then drop the journal entry if it is still the same one.
+/// Undoes one create: terminate (unless a record owns the name), then drop the
+/// journal entry if it is still the same one.
 pub fn undo(session: &Session, entry: &PendingCreate) -> Result<(), VerbError> {
-    recovery::terminate(session.provider.as_ref(), &entry.name)?;
+    if session.db.read()?.vm(&entry.name).is_none() {
+        recovery::terminate(session.provider.as_ref(), &entry.name)?;
+    }
     session.db.update(|doc| {
         if doc.pending(&entry.name).is_some_and(|p| p.owner == entry.owner) {
             doc.finish_pending(&entry.name, false);

@@ -5,6 +5,7 @@
 
 pub mod seed_iso;
 pub mod template;
+pub mod user_data_file;
 
 use crate::host::config::AuthDefaults;
 use crate::host::paths::HostPaths;

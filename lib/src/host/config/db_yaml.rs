@@ -4,9 +4,15 @@ use super::{lookup, parse_yaml, read_optional, ConfigError};
 use crate::host::paths::HostPaths;
 use serde_json::Value;
 use std::net::Ipv4Addr;
+use crate::host::vmdb::DEFAULT_LOCK_TIMEOUT;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const DEFAULT_DB_FILE: &str = "/var/lib/blockhost/vms.json";
+
+/// The largest VMID Proxmox VE accepts; every VMID and `next_vmid` stays below
+/// it, so counting never overflows.
+pub const MAX_VMID: u64 = 999_999_999;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ipv4Pool {
@@ -41,6 +47,9 @@ pub struct DbConfig {
     pub gc_grace_days: u32,
     pub default_expiry_days: u32,
     pub bridge: String,
+    /// Bound of the wait for the VM database lock: `db_lock_timeout_seconds`
+    /// (1-300, default 20), overridden by `BLOCKHOST_DB_LOCK_TIMEOUT`.
+    pub db_lock_timeout: Duration,
     /// The whole document, for provider-specific keys.
     pub raw: Value,
 }
@@ -58,9 +67,6 @@ impl DbConfig {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let doc = parse_yaml(path, text)?;
-        if !doc.is_object() {
-            return Err(ConfigError::Parse(path.to_path_buf(), "YAML", "the top level is not a mapping".into()));
-        }
         Self::from_value(path, doc, Some(path.to_path_buf()))
     }
 
@@ -88,6 +94,9 @@ impl DbConfig {
                 if start > end {
                     return Err(key_err(range_key, "start is greater than end".into()));
                 }
+                if end > MAX_VMID {
+                    return Err(key_err(range_key, format!("end must be at most {MAX_VMID} (the largest VMID), got {end}")));
+                }
                 Some(VmidRange { start, end })
             }
         };
@@ -105,7 +114,24 @@ impl DbConfig {
             Some(Value::String(s)) if valid_ifname(s) => s.clone(),
             Some(_) => return Err(key_err("bridge", "must be a network interface name".into())),
         };
-        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, raw: doc })
+        let db_lock_timeout = lock_timeout(&doc).map_err(|m| key_err(LOCK_TIMEOUT_KEY, m))?;
+        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, raw: doc })
+    }
+}
+
+const LOCK_TIMEOUT_KEY: &str = "db_lock_timeout_seconds";
+pub const LOCK_TIMEOUT_ENV: &str = "BLOCKHOST_DB_LOCK_TIMEOUT";
+
+/// The environment's value when set, else db.yaml's, else the default.
+fn lock_timeout(doc: &Value) -> Result<Duration, String> {
+    let secs = match std::env::var(LOCK_TIMEOUT_ENV) {
+        Ok(text) => text.trim().parse().map_err(|_| format!("{LOCK_TIMEOUT_ENV}={text:?} is not a number of seconds"))?,
+        Err(_) => uint(doc, LOCK_TIMEOUT_KEY, DEFAULT_LOCK_TIMEOUT.as_secs())?,
+    };
+    if (1..=300).contains(&secs) {
+        Ok(Duration::from_secs(secs))
+    } else {
+        Err(format!("must be between 1 and 300 seconds, got {secs}"))
     }
 }
 
@@ -221,7 +247,7 @@ mod tests {
     fn errors_name_file_and_key() {
         let cases = [
             ("", "file is empty"),
-            ("- a\n- b\n", "top level is not a mapping"),
+            ("- a\n- b\n", "the top level must be a mapping"),
             ("ip_pool: {network: nonsense}\n", "key 'ip_pool.network'"),
             ("ip_pool: {network: 10.0.0.0/24, start: 10.0.1.5}\n", "key 'ip_pool.start'"),
             ("ip_pool: {network: 10.0.0.0/24, start: 0}\n", "key 'ip_pool.start'"),
@@ -230,6 +256,7 @@ mod tests {
             ("gc_grace_days: abc\n", "key 'gc_grace_days'"),
             ("bridge: 'br0; rm -rf /'\n", "key 'bridge'"),
             ("db_file: ''\n", "key 'db_file'"),
+            ("vmid_range: {start: 18446744073709551614, end: 18446744073709551615}\n", "key 'vmid_range': end must be at most 999999999"),
             ("key: [unclosed\n", "not valid YAML"),
         ];
         for (text, expected) in cases {

@@ -5,6 +5,7 @@ mod broker;
 mod db_yaml;
 mod engine;
 mod network_mode;
+mod parse;
 mod web3;
 
 pub use broker::BrokerAllocation;
@@ -13,6 +14,7 @@ pub use engine::address_pattern;
 pub use network_mode::network_mode;
 pub use web3::AuthDefaults;
 
+use parse::{parse_json, parse_yaml};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,24 +40,6 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(ConfigError::Io(path.to_path_buf(), e)),
     }
-}
-
-fn parse_yaml(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError> {
-    if text.trim().is_empty() {
-        return Err(ConfigError::Empty(path.to_path_buf()));
-    }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::Parse(path.to_path_buf(), "YAML", first_line(&e.to_string())))
-}
-
-fn parse_json(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError> {
-    if text.trim().is_empty() {
-        return Err(ConfigError::Empty(path.to_path_buf()));
-    }
-    serde_json::from_str(text).map_err(|e| ConfigError::Parse(path.to_path_buf(), "JSON", e.to_string()))
-}
-
-fn first_line(text: &str) -> String {
-    text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("parse error").to_string()
 }
 
 /// Looks up a dotted key in a parsed document.

@@ -73,7 +73,7 @@ impl Document {
         if text.trim().is_empty() {
             return Err("the file is empty".into());
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let value = pyjson::loads(text).map_err(|e| e.to_string())?;
         let Value::Object(root) = value else { return Err("the top level is not an object".into()) };
         match root.get("vms") {
             None => {}
@@ -163,6 +163,11 @@ impl Document {
         }
     }
 
+    /// True when a record that is not destroyed holds `address` (IPv4 or IPv6).
+    pub(super) fn held_by_record(&self, address: &str) -> bool {
+        self.vms().any(|r| r.status() != "destroyed" && (r.ip() == address || r.ipv6() == address))
+    }
+
     /// Releases a record's addresses from the allocation lists.
     fn release_addresses_of(&mut self, name: &str) {
         let Some(record) = self.vm(name) else { return };
@@ -206,8 +211,18 @@ impl Document {
         Ok(())
     }
 
-    pub fn mark_suspended(&mut self, name: &str, now: Timestamp) -> Result<(), DbError> {
+    /// A record that may change state: known and not destroyed (a destroyed
+    /// record stays destroyed whatever raced with its destroy).
+    fn live_record_mut(&mut self, name: &str) -> Result<&mut Map<String, Value>, DbError> {
         let record = self.record_mut(name)?;
+        if record.get("status").and_then(Value::as_str) == Some("destroyed") {
+            return Err(DbError::Destroyed(name.to_string()));
+        }
+        Ok(record)
+    }
+
+    pub fn mark_suspended(&mut self, name: &str, now: Timestamp) -> Result<(), DbError> {
+        let record = self.live_record_mut(name)?;
         record.insert("status".into(), json!("suspended"));
         record.insert("suspended_at".into(), json!(timestamp::format(&now)));
         Ok(())
@@ -215,7 +230,7 @@ impl Document {
 
     /// `mark_active`: drops `suspended_at`, optionally sets a new expiry.
     pub fn mark_active(&mut self, name: &str, new_expiry: Option<Timestamp>) -> Result<(), DbError> {
-        let record = self.record_mut(name)?;
+        let record = self.live_record_mut(name)?;
         record.insert("status".into(), json!("active"));
         record.shift_remove("suspended_at");
         if let Some(expiry) = new_expiry {
@@ -232,6 +247,15 @@ impl Document {
         record.insert("status".into(), json!("destroyed"));
         record.insert("destroyed_at".into(), json!(timestamp::format(&now)));
         Ok(())
+    }
+
+    /// `mark_destroyed` unless the record is already destroyed or gone: what a
+    /// destroy commits, however often it is repeated.
+    pub fn settle_destroyed(&mut self, name: &str, now: Timestamp) -> Result<(), DbError> {
+        match self.vm(name) {
+            Some(record) if record.status() != "destroyed" => self.mark_destroyed(name, now),
+            _ => Ok(()),
+        }
     }
 
     /// Active VMs whose expiry has passed.
@@ -314,6 +338,17 @@ mod tests {
         let err = doc.register_vm(&reg("vm1", "10.0.0.5"), t0()).unwrap_err();
         assert!(matches!(err, DbError::AlreadyExists(_, s) if s == "destroyed"));
         assert!(matches!(doc.mark_suspended("nope", t0()), Err(DbError::UnknownVm(_))));
+    }
+
+    #[test]
+    fn a_destroyed_record_is_never_resurrected() {
+        let mut doc = Document::initial(0);
+        doc.register_vm(&reg("vm1", "10.0.0.5"), t0()).unwrap();
+        doc.mark_destroyed("vm1", t0()).unwrap();
+        let before = doc.clone();
+        assert!(matches!(doc.mark_suspended("vm1", t0()), Err(DbError::Destroyed(_))));
+        assert!(matches!(doc.mark_active("vm1", Some(t0())), Err(DbError::Destroyed(_))));
+        assert_eq!(doc, before);
     }
 
     #[test]

@@ -4,15 +4,19 @@
 //! Every mutation follows common's lock-file protocol: an exclusive `flock` on
 //! `<db_file>.lock` held across the whole read-modify-write, the new content
 //! written to a temp file in the same directory, fsynced and renamed over.
+//! Waiting for that lock is bounded (see `lock_wait`).
 //! Reads need no lock because writes are atomic renames.
 
 mod document;
+mod lock_wait;
 mod pending;
 
 pub use document::{Document, Registration, VmRecord};
+pub use lock_wait::{LockWait, DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT};
 pub use pending::PendingCreate;
 
 use crate::host::atomic::{open_lock_file, write_atomic};
+use crate::host::shared_dir;
 use std::path::{Path, PathBuf};
 
 /// Group-readable (the `blockhost` group shares it), never world-readable.
@@ -26,10 +30,18 @@ pub enum DbError {
     Corrupt(PathBuf, String),
     #[error("VM {0} not found in the database")]
     UnknownVm(String),
+    #[error("VM {0} has been destroyed; its record stays destroyed")]
+    Destroyed(String),
     #[error("VM {0} already exists in the database (status: {1})")]
     AlreadyExists(String, String),
+    #[error("VM {0} would share its hostname with VM {1} (names that differ only in case)")]
+    CaseConflict(String, String),
     #[error("VM {0} is being created by another process (PID {1})")]
     CreateInProgress(String, u32),
+    #[error("{path}: the VM database is locked by {2} and was not released within {1} s (db.yaml db_lock_timeout_seconds, or BLOCKHOST_DB_LOCK_TIMEOUT)", path = .0.display())]
+    LockTimeout(PathBuf, f64, String),
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
     #[error("the {0} pool is exhausted")]
     PoolExhausted(&'static str),
 }
@@ -38,13 +50,24 @@ pub enum DbError {
 pub struct VmDatabase {
     path: PathBuf,
     next_vmid_start: u64,
+    lock_wait: LockWait,
 }
 
 impl VmDatabase {
     /// `next_vmid_start` seeds `next_vmid` when the file is first created
     /// (the VMID range start, or 0 without one, as blockhost-common does).
     pub fn new(path: impl Into<PathBuf>, next_vmid_start: u64) -> Self {
-        Self { path: path.into(), next_vmid_start }
+        Self { path: path.into(), next_vmid_start, lock_wait: LockWait::default() }
+    }
+
+    /// How long and how an update waits for another writer's lock.
+    pub fn with_lock_wait(self, lock_wait: LockWait) -> Self {
+        Self { lock_wait, ..self }
+    }
+
+    /// Where the line naming a holder that keeps the lock goes.
+    pub fn set_lock_notice(&mut self, notice: fn(&str)) {
+        self.lock_wait.notice = notice;
     }
 
     pub fn path(&self) -> &Path {
@@ -71,10 +94,10 @@ impl VmDatabase {
     pub fn update<T>(&self, mutate: impl FnOnce(&mut Document) -> Result<T, DbError>) -> Result<T, DbError> {
         let io = |e| DbError::Io(self.path.clone(), e);
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
+            shared_dir::create(dir).map_err(io)?;
         }
         let lock = open_lock_file(&self.lock_path()).map_err(|e| DbError::Io(self.lock_path(), e))?;
-        lock.lock().map_err(|e| DbError::Io(self.lock_path(), e))?;
+        self.lock_wait.lock(&lock, &self.lock_path())?;
         let exists = self.path.exists();
         let mut doc = self.read()?;
         let before = doc.clone();

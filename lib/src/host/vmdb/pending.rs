@@ -77,13 +77,15 @@ impl Document {
     }
 
     /// Ends a create: the entry goes; its addresses are released unless `keep_addresses`
-    /// (the create committed and a record now owns them).
+    /// (the create committed and a record now owns them). An address a record
+    /// holds is never released: the journal only undoes what its create made.
     pub fn finish_pending(&mut self, name: &str, keep_addresses: bool) {
         let Some(entry) = self.pending(name) else { return };
         if !keep_addresses {
-            self.remove_allocated("allocated_ips", &entry.ip);
-            if let Some(v6) = &entry.ipv6 {
-                self.remove_allocated("allocated_ipv6", v6);
+            for (key, address) in [("allocated_ips", Some(&entry.ip)), ("allocated_ipv6", entry.ipv6.as_ref())] {
+                if let Some(address) = address.filter(|a| !self.held_by_record(a)) {
+                    self.remove_allocated(key, address);
+                }
             }
         }
         let root = self.root_mut();
@@ -123,6 +125,29 @@ mod tests {
         assert!(doc.allocated("allocated_ips").is_empty());
         assert!(doc.allocated("allocated_ipv6").is_empty());
         assert_eq!(doc, Document::initial(0));
+    }
+
+    #[test]
+    fn undoing_an_entry_never_releases_a_records_addresses() {
+        let mut doc = Document::initial(0);
+        let reg = crate::host::vmdb::Registration {
+            name: "a".into(),
+            vmid: 0,
+            ip: "10.0.0.9".into(),
+            ipv6: Some("fd00::3".into()),
+            owner: String::new(),
+            expiry_days: 1,
+            purpose: String::new(),
+            wallet_address: None,
+            username: None,
+            network_mode: "broker".into(),
+        };
+        doc.register_vm(&reg, crate::host::timestamp::now()).unwrap();
+        doc.add_pending(&entry("a")).unwrap();
+        doc.finish_pending("a", false);
+        assert!(doc.pending_all().is_empty());
+        assert_eq!(doc.allocated("allocated_ips"), ["10.0.0.9"]);
+        assert_eq!(doc.allocated("allocated_ipv6"), ["fd00::3"]);
     }
 
     #[test]

@@ -251,11 +251,10 @@ impl Provider for MockProvider {
         self.call("stage_bootstrap")?;
         let dir = self.store.seed_dir(name);
         let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", dir.display()));
-        std::fs::create_dir_all(&dir).map_err(fail)?;
-        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).map_err(fail)?;
+        crate::host::shared_dir::create(&dir).map_err(fail)?;
         let seed = nocloud_seed(bootstrap).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
         for (file, data) in &seed {
-            crate::host::atomic::write_atomic(&dir.join(file), data, 0o600).map_err(fail)?;
+            crate::host::atomic::write_atomic(&dir.join(file), data, 0o640).map_err(fail)?;
         }
         Ok(())
     }

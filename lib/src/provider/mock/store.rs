@@ -1,9 +1,11 @@
 //! The mock's persistent state: one JSON file per VM under `<dir>/domains/`,
 //! staged bootstrap files under `<dir>/seeds/<vm>/`, mutations serialized by an
-//! flock on `<dir>/.lock`, every write atomic.
+//! flock on `<dir>/.lock`, every write atomic. Shared by root and the
+//! `blockhost` user like the production state (group of the directory).
 
 use super::guest::Users;
 use crate::host::atomic::{open_lock_file, write_atomic};
+use crate::host::shared_dir;
 use crate::provider::{ErrorCode, PowerState, ProviderError};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -88,7 +90,7 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, ProviderError> {
         for sub in ["domains", "seeds"] {
             let path = dir.join(sub);
-            std::fs::create_dir_all(&path).map_err(|e| internal("cannot create", &path, e))?;
+            shared_dir::create(&path).map_err(|e| internal("cannot create", &path, e))?;
         }
         crate::host::atomic::sweep_stale_temps(&dir.join("domains"));
         Ok(Self { dir: dir.to_path_buf() })
@@ -137,7 +139,7 @@ impl Store {
     pub fn save(&self, vm: &MockVm) -> Result<(), ProviderError> {
         let path = self.vm_path(&vm.name);
         let text = serde_json::to_string_pretty(vm).map_err(|e| internal("cannot encode", &path, e))?;
-        write_atomic(&path, text.as_bytes(), 0o600).map_err(|e| internal("cannot write", &path, e))
+        write_atomic(&path, text.as_bytes(), 0o640).map_err(|e| internal("cannot write", &path, e))
     }
 
     /// The VM's files that exist.
