@@ -147,6 +147,36 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_never_leaves_the_prefix() {
+        // A /126 holds indexes 0..=3; 0, 1 and 2 are never used, so only ::3 is left.
+        let broker = BrokerAllocation { network: "2001:db8::".parse().unwrap(), prefix_len: 126, dns_zone: None };
+        let mut doc = Document::initial(0);
+        let bounds = Ipv6Bounds { start: 2, end: 254 };
+        let only = next_ipv6(&doc, &broker, &bounds).unwrap();
+        assert_eq!(only.to_string(), "2001:db8::3");
+        reserve(&mut doc, "a", Ipv4Addr::new(10, 0, 0, 1), Some(only));
+        assert!(matches!(next_ipv6(&doc, &broker, &bounds), Err(DbError::PoolExhausted("IPv6"))));
+    }
+
+    #[test]
+    fn vmids_skip_those_of_records_and_of_creates_under_way() {
+        let mut doc = Document::parse(r#"{"vms": {"old": {"vm_name": "old", "vmid": 100, "status": "active"}}, "next_vmid": 100}"#).unwrap();
+        let range = VmidRange { start: 100, end: 200 };
+        assert_eq!(allocate_vmid(&mut doc, &range).unwrap(), 101, "100 belongs to a record");
+        doc.set_next_vmid(100);
+        doc.add_pending(&PendingCreate {
+            name: "new".into(),
+            owner: ProcessId { pid: 1, start_ticks: 0 },
+            ip: "10.0.0.9".into(),
+            ipv6: None,
+            vmid: 101,
+            started_at: String::new(),
+        })
+        .unwrap();
+        assert_eq!(allocate_vmid(&mut doc, &range).unwrap(), 102, "101 is being created");
+    }
+
+    #[test]
     fn vmids_advance_and_exhaust() {
         let mut doc = Document::initial(0);
         let range = VmidRange { start: 100, end: 101 };

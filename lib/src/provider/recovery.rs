@@ -69,6 +69,53 @@ mod tests {
         assert!(err.message.contains("down"));
     }
 
+    /// The mock in a scratch root with `knobs` (its knobs.yaml) and one
+    /// running VM `vm1`.
+    fn mock_with_a_vm(knobs: &str) -> (tempfile::TempDir, Box<dyn Provider>) {
+        use crate::host::{config::DbConfig, paths::HostPaths};
+        use crate::provider::registry::{self, OpenContext};
+        let root = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(root.path());
+        let dir = crate::provider::mock::state_dir(&paths);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("knobs.yaml"), knobs).unwrap();
+        let config = DbConfig::load(&paths, false).unwrap();
+        let provider = (registry::find("mock").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
+        let bootstrap = super::super::Bootstrap {
+            user_data: "#cloud-config\n".into(),
+            meta_data: "instance-id: vm1\n".into(),
+            network_config: "version: 2\n".into(),
+            format: super::super::BootstrapFormat::CloudConfig,
+            sha256: String::new(),
+        };
+        provider.stage_bootstrap("vm1", &bootstrap).unwrap();
+        let spec = super::super::VmSpec { name: "vm1".into(), vcpus: 1, memory_mib: 256, disk_gib: 1, nic: None, bootstrap };
+        provider.spawn(&spec).unwrap();
+        provider.start("vm1").unwrap();
+        (root, provider)
+    }
+
+    #[test]
+    fn terminate_confirms_a_timed_out_terminate_only_when_nothing_is_left() {
+        let (_root, p) = mock_with_a_vm("ambiguous: terminate:lost\n");
+        let err = terminate(p.as_ref(), "vm1").unwrap_err();
+        assert_eq!(err.code, ErrorCode::Ambiguous, "{err}");
+        assert!(p.get("vm1").unwrap().is_some(), "the lost terminate left the VM");
+        let (_root, p) = mock_with_a_vm("ambiguous: terminate\n");
+        terminate(p.as_ref(), "vm1").unwrap();
+        assert_eq!((p.get("vm1").unwrap(), p.leftovers("vm1").unwrap()), (None, Vec::new()));
+    }
+
+    #[test]
+    fn power_confirms_by_the_state_reached() {
+        let (_root, p) = mock_with_a_vm("ambiguous: power_off:lost\n");
+        let err = power(p.as_ref(), "vm1", p.power_off("vm1"), PowerState::is_off).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Ambiguous, "{err}");
+        let (_root, p) = mock_with_a_vm("ambiguous: power_off\n");
+        power(p.as_ref(), "vm1", p.power_off("vm1"), PowerState::is_off).unwrap();
+        assert!(p.get("vm1").unwrap().unwrap().state.is_off());
+    }
+
     #[test]
     fn non_ambiguous_results_pass_through_without_read_back() {
         let called = std::cell::Cell::new(false);
