@@ -195,6 +195,26 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_of_a_live_pid_that_is_no_holder_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut unrelated = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), unrelated.id().to_string()).unwrap();
+        let (_lock, warnings) = ProvisioningLock::acquire(dir.path()).unwrap();
+        unrelated.kill().unwrap();
+        unrelated.wait().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with(&format!("taking over stale provisioning lock (PID {} is running but is not a provisioning process: sleep 30", unrelated.id())), "{warnings:?}");
+    }
+
+    #[test]
+    fn gc_leaves_the_lock_of_a_live_create_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_lock, _) = ProvisioningLock::acquire(dir.path()).unwrap();
+        assert_eq!(release(dir.path(), None).unwrap(), None, "no warning: the marker's PID is a live holder");
+        assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), std::process::id().to_string());
+    }
+
+    #[test]
     fn release_clears_a_lock_left_by_a_killed_create() {
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new("true").spawn().unwrap();
