@@ -21,7 +21,6 @@ const HOLDERS_DIR: &str = "provisioning.d";
 pub struct ProvisioningLock {
     run_dir: PathBuf,
     me: ProcessId,
-    released: bool,
 }
 
 struct Guarded {
@@ -108,20 +107,14 @@ impl ProvisioningLock {
             let owner = live.first().map_or(me.pid, |h| h.pid);
             guarded.write_marker(owner)?;
         }
-        Ok((Self { run_dir: run_dir.to_path_buf(), me, released: false }, warnings))
-    }
-
-    pub fn release(mut self) -> std::io::Result<Option<String>> {
-        self.released = true;
-        release(&self.run_dir, Some(&self.me))
+        Ok((Self { run_dir: run_dir.to_path_buf(), me }, warnings))
     }
 }
 
+/// Released when dropped, also on an error path.
 impl Drop for ProvisioningLock {
     fn drop(&mut self) {
-        if !self.released {
-            let _ = release(&self.run_dir, Some(&self.me));
-        }
+        let _ = release(&self.run_dir, Some(&self.me));
     }
 }
 
@@ -163,7 +156,7 @@ mod tests {
         let (lock, warnings) = ProvisioningLock::acquire(&run).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(std::fs::read_to_string(run.join(LOCK_FILE)).unwrap(), std::process::id().to_string());
-        lock.release().unwrap();
+        drop(lock);
         assert!(!run.join(LOCK_FILE).exists());
     }
 
