@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
 . scripts/lib/stages.sh
+ensure_commands git:git
 
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 scratch=$(mktemp -d /tmp/blockhost-checker.XXXXXX)

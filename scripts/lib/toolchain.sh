@@ -91,10 +91,12 @@ ensure_python_test_deps() {
 # What the library's and the executables' tests call: qemu-img (template
 # overlays), isoinfo (cross-check of our seed ISO), debugfs (template images),
 # dpkg-deb (probe packages), setpriv (runs verbs as another user), ip (network
-# namespaces). qemu-utils is pinned to bookworm's own version, the one
-# bookworm's qemu-system-x86 accepts, as a newer one may be installed.
+# namespaces), kill and ps (procps; `command -v kill` finds bash's builtin,
+# so ps stands for the package), git (the checker copies the tracked files).
+# qemu-utils is pinned to bookworm's own version, the one bookworm's
+# qemu-system-x86 accepts, as a newer one may be installed.
 ensure_rust_test_tools() {
-    ensure_commands isoinfo:genisoimage debugfs:e2fsprogs dpkg-deb:dpkg setpriv:util-linux ip:iproute2
+    ensure_commands isoinfo:genisoimage debugfs:e2fsprogs dpkg-deb:dpkg setpriv:util-linux ip:iproute2 ps:procps git:git
     command -v qemu-img >/dev/null 2>&1 || apt_install "$(bookworm_qemu_utils)"
 }
 
