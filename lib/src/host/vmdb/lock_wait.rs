@@ -112,10 +112,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut child, path) = held(dir.path());
         let file = open_lock_file(&path).unwrap();
-        let wait = LockWait { timeout: Duration::from_millis(400), ..LockWait::default() };
+        static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        let notice: fn(&str) = |line| NOTICES.lock().unwrap().push(line.to_string());
+        let wait = LockWait { timeout: Duration::from_millis(400), notice, ..LockWait::default() };
         let started = Instant::now();
         let err = wait.lock(&file, &path).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(3));
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(400) && waited < Duration::from_secs(3), "waited {waited:?}");
+        let notices = NOTICES.lock().unwrap().clone();
+        assert_eq!(notices.len(), 1, "the holder is named once, at half the bound: {notices:?}");
+        assert!(notices[0].starts_with(&format!("Waiting for the VM database lock {}, held by PID {} (", path.display(), child.id())), "{notices:?}");
         let message = err.to_string();
         let (named, rest) = message.split_once(") and was not released within 0.4 s (").expect("bound and holder");
         assert!(named.starts_with(&format!("{}: the VM database is locked by PID {} (", path.display(), child.id())), "{message}");

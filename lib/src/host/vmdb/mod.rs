@@ -108,3 +108,38 @@ impl VmDatabase {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn a_missing_database_reads_as_empty_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = VmDatabase::new(dir.path().join("vms.json"), 100);
+        assert_eq!(db.read().unwrap(), Document::initial(100));
+        std::fs::create_dir(dir.path().join("vms.json")).unwrap();
+        assert!(matches!(db.read(), Err(DbError::Io(..))), "a directory in its place is not an empty database");
+    }
+
+    #[test]
+    fn update_locks_next_to_the_file_and_writes_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = VmDatabase::new(dir.path().join("vms.json"), 0);
+        db.update(|_| Ok(())).unwrap();
+        assert_eq!(db.read().unwrap(), Document::initial(0), "a missing file is created even without a change");
+        assert!(dir.path().join("vms.json.lock").is_file());
+        let inode = || std::fs::metadata(dir.path().join("vms.json")).unwrap().ino();
+        let before = inode();
+        db.update(|_| Ok(())).unwrap();
+        assert_eq!(inode(), before, "nothing changed, nothing rewritten");
+        db.update(|doc| {
+            doc.set_next_vmid(7);
+            Ok(())
+        })
+        .unwrap();
+        assert_ne!(inode(), before, "a change is committed by an atomic rename");
+        assert_eq!(db.read().unwrap().next_vmid(), 7);
+    }
+}
