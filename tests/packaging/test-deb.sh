@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packaging test of blockhost-provisioner-libvirt: builds the .deb (or takes
-# the one given as $1), runs lintian, checks every file at its contract path
+# Packaging test of blockhost-provisioner-libvirt: builds the .deb with
+# ./build-deb.sh (or takes the one given as $1), runs lintian, checks every file at its contract path
 # with its mode, installs it with `dpkg --root` into a scratch root (never the
 # host) next to stand-in dependency packages, checks what the maintainer
 # scripts did, then removes and purges it and checks nothing is left.
@@ -40,7 +40,8 @@ fail() {
 
 deb=${1:-}
 if [ -z "$deb" ]; then
-    deb=$(bash scripts/package.sh | tail -n 1)
+    deb=$(bash build-deb.sh | tail -n 1)
+    [ "$(ls build)" = "$(basename "$deb")" ] || fail "build/ holds more than the package: $(ls build | tr '\n' ' ')"
 fi
 [ -f "$deb" ] || fail "no package at '$deb'"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)

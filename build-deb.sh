@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Builds the Debian package of every backend of this checkout into build/, as
+# BlockHost's ISO builder expects (it runs this script and takes
+# build/blockhost-provisioner-<backend>_*.deb), and checks it with lintian.
+# Installs what it needs, like the other scripts. Prints each package's path.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/lib/toolchain.sh
+ensure_lintian
+
+rm -rf build
+mkdir -p build
+deb=$(bash scripts/package.sh | tail -n 1)
+cp "$deb" build/
+for package in build/*.deb; do
+    lintian --fail-on error,warning "$package" >&2 || missing "lintian finds errors or warnings in $package (see above)"
+    echo "$PWD/$package"
+done
