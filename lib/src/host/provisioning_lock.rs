@@ -201,6 +201,41 @@ mod tests {
     }
 
     #[test]
+    fn release_on_a_host_without_a_lock_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(release(dir.path(), None).unwrap(), None);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn release_prunes_dead_holders_even_without_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let holders = dir.path().join(HOLDERS_DIR);
+        std::fs::create_dir_all(&holders).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(holders.join(format!("{dead}-1")), dead.to_string()).unwrap();
+        assert_eq!(release(dir.path(), None).unwrap(), None);
+        assert!(!holders.join(format!("{dead}-1")).exists(), "the dead holder was pruned");
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        std::fs::create_dir(dir.path().join(LOCK_FILE)).unwrap();
+        assert!(release(dir.path(), None).is_err(), "a marker that cannot be removed is an error, not ignored");
+    }
+
+    #[test]
+    fn release_points_a_stale_marker_at_a_live_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_lock, _) = ProvisioningLock::acquire(dir.path()).unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), dead.to_string()).unwrap();
+        assert_eq!(release(dir.path(), None).unwrap(), Some(format!("cleared stale provisioning lock (PID {dead})")));
+        assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), std::process::id().to_string());
+    }
+
+    #[test]
     fn gc_leaves_the_lock_of_a_live_create_alone() {
         let dir = tempfile::tempdir().unwrap();
         let (_lock, _) = ProvisioningLock::acquire(dir.path()).unwrap();

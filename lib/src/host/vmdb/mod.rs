@@ -124,6 +124,25 @@ mod tests {
     }
 
     #[test]
+    fn update_waits_for_a_held_lock_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vms.json");
+        let wait = LockWait { timeout: std::time::Duration::from_millis(300), ..LockWait::default() };
+        let mut db = VmDatabase::new(&path, 0).with_lock_wait(wait);
+        static NOTICES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+        db.set_lock_notice(|line| NOTICES.lock().unwrap().push(line.to_string()));
+        // flock conflicts between two opens of the file, even in one process.
+        let holder = crate::host::atomic::open_lock_file(&db.lock_path()).unwrap();
+        holder.lock().unwrap();
+        let started = std::time::Instant::now();
+        let err = db.update(|_| Ok(())).unwrap_err();
+        assert!(matches!(err, DbError::LockTimeout(..)), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the configured bound, not the default: {:?}", started.elapsed());
+        assert_eq!(NOTICES.lock().unwrap().len(), 1, "the configured notice named the holder");
+        assert!(!path.exists(), "nothing written");
+    }
+
+    #[test]
     fn update_locks_next_to_the_file_and_writes_only_what_changed() {
         let dir = tempfile::tempdir().unwrap();
         let db = VmDatabase::new(dir.path().join("vms.json"), 0);
