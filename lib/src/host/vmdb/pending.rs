@@ -114,6 +114,15 @@ mod tests {
     }
 
     #[test]
+    fn creates_under_way_are_journalled_side_by_side() {
+        let mut doc = Document::initial(0);
+        doc.add_pending(&entry("a")).unwrap();
+        doc.add_pending(&PendingCreate { ip: "10.0.0.10".into(), ipv6: None, ..entry("b") }).unwrap();
+        assert_eq!(doc.pending("a"), Some(entry("a")), "the second entry keeps the first");
+        assert_eq!(doc.pending_all().len(), 2);
+    }
+
+    #[test]
     fn pending_round_trip_and_release() {
         let mut doc = Document::initial(0);
         doc.add_pending(&entry("a")).unwrap();
