@@ -5,13 +5,6 @@ mod common;
 use common::Root;
 use serde_json::{json, Value};
 
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
-}
-
 fn write_db(root: &Root, db: &Value) {
     std::fs::write(root.db_path(), serde_json::to_string_pretty(db).unwrap()).unwrap();
 }
@@ -31,7 +24,7 @@ fn a_stale_journal_entry_named_like_a_committed_vm_leaves_that_vm_alone() {
     let (ip, ipv6) = (created["ip"].as_str().unwrap(), created["ipv6"].as_str().unwrap());
     let mut db = root.db();
     db["pending_creates"] = json!({"live": {
-        "pid": dead_pid(), "pid_start_ticks": 1, "started_at": "2026-01-01T00:00:00+00:00",
+        "pid": testkit::dead_pid(), "pid_start_ticks": 1, "started_at": "2026-01-01T00:00:00+00:00",
         "ip_address": ip, "ipv6_address": ipv6, "vmid": 0
     }});
     write_db(&root, &db);

@@ -1,4 +1,5 @@
-//! Skips that the test runner counts as skipped, never as passed.
+//! Test support shared by the workspace's suites: skips that the test runner
+//! counts as skipped, never as passed, and small process helpers.
 //!
 //! libtest has no run-time skip: a test that returns early is reported as
 //! passed. A test that cannot run here calls [`skip`] (the condition is
@@ -54,6 +55,15 @@ pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the process's effective user.
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The PID of a process that has exited and been reaped: no process has it
+/// now (until the kernel hands it out again, far later).
+pub fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().expect("run true");
+    let pid = child.id();
+    child.wait().expect("reap true");
+    pid
 }
 
 fn in_ci() -> bool {

@@ -110,9 +110,7 @@ mod tests {
     #[test]
     fn sweeps_only_temps_of_dead_writers() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        let dead = testkit::dead_pid();
         let stale = dir.path().join(format!(".vms.json.{dead}.3.tmp"));
         let live = dir.path().join(format!(".vms.json.{}.0.tmp", std::process::id()));
         for path in [&stale, &live, &dir.path().join("vms.json")] {

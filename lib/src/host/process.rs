@@ -94,9 +94,7 @@ mod tests {
 
     #[test]
     fn exited_child_is_not_alive() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
+        let pid = testkit::dead_pid();
         assert!(!pid_exists(pid) || start_ticks(pid).is_none());
         assert!(!pid_exists(0));
     }

@@ -174,9 +174,7 @@ mod tests {
     #[test]
     fn stale_marker_is_taken_over_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        let dead = testkit::dead_pid();
         std::fs::write(dir.path().join(LOCK_FILE), dead.to_string()).unwrap();
         let (lock, warnings) = ProvisioningLock::acquire(dir.path()).unwrap();
         assert_eq!(warnings, [format!("taking over stale provisioning lock (PID {dead})")]);
@@ -212,9 +210,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let holders = dir.path().join(HOLDERS_DIR);
         std::fs::create_dir_all(&holders).unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        let dead = testkit::dead_pid();
         std::fs::write(holders.join(format!("{dead}-1")), dead.to_string()).unwrap();
         assert_eq!(release(dir.path(), None).unwrap(), None);
         assert!(!holders.join(format!("{dead}-1")).exists(), "the dead holder was pruned");
@@ -227,9 +223,7 @@ mod tests {
     fn release_points_a_stale_marker_at_a_live_holder() {
         let dir = tempfile::tempdir().unwrap();
         let (_lock, _) = ProvisioningLock::acquire(dir.path()).unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
+        let dead = testkit::dead_pid();
         std::fs::write(dir.path().join(LOCK_FILE), dead.to_string()).unwrap();
         assert_eq!(release(dir.path(), None).unwrap(), Some(format!("cleared stale provisioning lock (PID {dead})")));
         assert_eq!(std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap(), std::process::id().to_string());
@@ -246,9 +240,7 @@ mod tests {
     #[test]
     fn release_clears_a_lock_left_by_a_killed_create() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = ProcessId { pid: child.id(), start_ticks: 1 };
-        child.wait().unwrap();
+        let dead = ProcessId { pid: testkit::dead_pid(), start_ticks: 1 };
         std::fs::create_dir_all(dir.path().join(HOLDERS_DIR)).unwrap();
         std::fs::write(dir.path().join(HOLDERS_DIR).join(format!("{}-1", dead.pid)), "").unwrap();
         std::fs::write(dir.path().join(LOCK_FILE), dead.pid.to_string()).unwrap();

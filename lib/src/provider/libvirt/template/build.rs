@@ -197,7 +197,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, dir) = store_with_current(root.path(), &options);
-        let stale = store.templates.join(format!(".build-{}", super::super::staging::tests::dead_pid()));
+        let stale = store.templates.join(format!(".build-{}", testkit::dead_pid()));
         std::fs::create_dir_all(stale.join("rootfs/etc")).unwrap();
 
         let mut lines = Vec::new();

@@ -60,22 +60,14 @@ fn sweep_dir(dir: &Path, pid_of: impl Fn(&str) -> Option<&str>) -> Result<Vec<Pa
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use super::*;
-
-    /// The pid of a process that has exited.
-    pub(in crate::provider::libvirt::template) fn dead_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
 
     #[test]
     fn sweeps_only_what_dead_builds_left() {
         let dir = tempfile::tempdir().unwrap();
         let t = dir.path();
-        let dead = dead_pid();
+        let dead = testkit::dead_pid();
         let mine = std::process::id();
         let stale = [
             t.join(format!(".build-{dead}")),
