@@ -1,52 +1,70 @@
 //! The provider compliance suite: one set of contract tests that every provider
-//! must pass, each skipping what the provider does not declare. A provider joins
-//! by adding one `compliance!` line with a factory.
+//! must pass, each skipping what the provider does not declare, through the
+//! `Backend` façade the verbs use. The fault cases wrap the provider in the
+//! fault injector, whatever the provider. A provider joins by adding one
+//! `compliance!` line with a factory.
 
 use provisioner::host::cloud_init::{self, BootstrapInput};
 use provisioner::host::config::{AuthDefaults, DbConfig};
 use provisioner::host::paths::HostPaths;
-use provisioner::provider::registry::{self, OpenContext};
-use provisioner::provider::{recovery, ErrorCode, Limit, NicSpec, PowerState, Provider, ThrottleChange, VmSpec};
+use provisioner::provider::faults::FaultPlan;
+use provisioner::provider::module::OpenContext;
+use provisioner::provider::registry;
+use provisioner::provider::{Backend, CreateStep, ErrorCode, Limit, NicSpec, PowerState, ThrottleChange, VmSpec};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "libvirt")]
 #[path = "support/libvirt_fixture.rs"]
 mod libvirt_fixture;
 
 /// A provider under test, what its environment cannot do, and whatever keeps
 /// that environment alive.
 pub struct Subject {
-    pub provider: Box<dyn Provider>,
+    pub backend: Backend,
+    module: &'static str,
     /// The hypervisor only emulates VM states (libvirt's test driver): no
     /// guest that runs an agent, no counters, no resource controls.
     pub states_only: bool,
     /// The bridge the VMs' NIC joins.
     pub bridge: &'static str,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
+}
+
+impl Subject {
+    /// A second handle on the same hypervisor and state, its provider wrapped
+    /// in the fault injector with `plan`.
+    fn with_faults(&self, plan: FaultPlan) -> Backend {
+        open_backend(&HostPaths::with_root(self.root.path()), self.module).with_faults(plan)
+    }
 }
 
 /// Every VM a case made is gone when the case ends, also on a hypervisor
 /// that outlives the test (a real libvirtd).
 impl Drop for Subject {
     fn drop(&mut self) {
-        for vm in self.provider.list().unwrap_or_default() {
+        for vm in self.backend.list().unwrap_or_default() {
             if vm.name.starts_with("cmp-") {
-                let _ = recovery::terminate(self.provider.as_ref(), &vm.name);
+                let _ = self.backend.terminate(&vm.name);
             }
         }
     }
 }
 
-fn open(root: tempfile::TempDir, name: &str, states_only: bool, bridge: &'static str) -> Subject {
-    let paths = HostPaths::with_root(root.path());
-    let config = DbConfig::load(&paths, name != "mock").unwrap();
-    let provider = (registry::find(name).unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
-    Subject { provider, states_only, bridge, _root: root }
+fn open_backend(paths: &HostPaths, module: &str) -> Backend {
+    let config = DbConfig::load(paths, module != "mock").unwrap();
+    (registry::find(module).unwrap().open)(&OpenContext { paths, config: &config }).unwrap()
+}
+
+fn open(root: tempfile::TempDir, module: &'static str, states_only: bool, bridge: &'static str) -> Subject {
+    let backend = open_backend(&HostPaths::with_root(root.path()), module);
+    Subject { backend, module, states_only, bridge, root }
 }
 
 fn mock() -> Subject {
     open(tempfile::tempdir().unwrap(), "mock", false, "br0")
 }
 
+#[cfg(feature = "libvirt")]
 /// libvirt's in-process test driver, with a template whose image is a real
 /// (empty) qcow2 so overlays can be made.
 fn libvirt_test_driver() -> Subject {
@@ -55,6 +73,7 @@ fn libvirt_test_driver() -> Subject {
     open(root, "libvirt", true, "br0")
 }
 
+#[cfg(feature = "libvirt")]
 /// The private libvirtd of the real-VM stage (`scripts/e2e-libvirt.sh` sets
 /// BLOCKHOST_E2E_URI and BLOCKHOST_E2E_TEMPLATES): real guests booted from
 /// our template, with agents, counters and resource controls.
@@ -97,27 +116,27 @@ fn spec(s: &Subject, name: &str, vcpus: u32) -> VmSpec {
 }
 
 fn create_running(s: &Subject, name: &str) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     let spec = spec(s, name, 1);
     p.stage_bootstrap(name, &spec.bootstrap).unwrap();
-    recovery::spawn(p, &spec).unwrap();
+    p.spawn(&spec).unwrap();
     p.start(name).unwrap();
 }
 
 /// Waits until the guest agent answers, where there is a real guest: the
 /// guest has booted and obeys ACPI.
 fn wait_booted(s: &Subject, name: &str) {
-    if s.states_only || !s.provider.capabilities().guest_agent {
+    if s.states_only || !s.backend.capabilities().guest_agent {
         return;
     }
     let deadline = Instant::now() + Duration::from_secs(240);
-    while !s.provider.guest_ping(name).unwrap_or(false) {
+    while !s.backend.guest_ping(name).unwrap_or(false) {
         assert!(Instant::now() < deadline, "guest agent of {name} never answered");
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-fn wait_state(p: &dyn Provider, name: &str, want: impl Fn(PowerState) -> bool) -> PowerState {
+fn wait_state(p: &Backend, name: &str, want: impl Fn(PowerState) -> bool) -> PowerState {
     let started = Instant::now();
     loop {
         let state = p.get(name).unwrap().expect("vm exists").state;
@@ -129,11 +148,11 @@ fn wait_state(p: &dyn Provider, name: &str, want: impl Fn(PowerState) -> bool) -
 }
 
 pub fn absent_vm_is_none_not_an_error(s: Subject) {
-    assert_eq!(s.provider.get("never-created").unwrap(), None);
+    assert_eq!(s.backend.get("never-created").unwrap(), None);
 }
 
 pub fn spawn_is_idempotent_by_name(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     if !p.capabilities().idempotent_spawn {
         return testkit::skip(&format!("{} does not declare idempotent spawn", p.name()));
     }
@@ -149,17 +168,17 @@ pub fn spawn_is_idempotent_by_name(s: Subject) {
 }
 
 pub fn terminate_is_idempotent_and_complete(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     create_running(&s, "cmp-term");
     assert!(p.list().unwrap().iter().any(|v| v.name == "cmp-term"));
-    recovery::terminate(p, "cmp-term").unwrap();
-    recovery::terminate(p, "cmp-term").unwrap();
+    p.terminate("cmp-term").unwrap();
+    p.terminate("cmp-term").unwrap();
     assert_eq!(p.get("cmp-term").unwrap(), None);
     assert!(!p.list().unwrap().iter().any(|v| v.name == "cmp-term"));
 }
 
 pub fn power_cycle(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     create_running(&s, "cmp-power");
     assert_eq!(p.get("cmp-power").unwrap().unwrap().state, PowerState::Running);
     wait_booted(&s, "cmp-power");
@@ -173,7 +192,7 @@ pub fn power_cycle(s: Subject) {
 }
 
 pub fn guest_exec_passes_output_and_exit_codes(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     if !p.capabilities().guest_agent || s.states_only {
         return testkit::skip(&format!("{} has no guest agent here", p.name()));
     }
@@ -187,7 +206,7 @@ pub fn guest_exec_passes_output_and_exit_codes(s: Subject) {
 }
 
 pub fn stats_in_one_call(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     if !p.capabilities().metrics {
         return testkit::skip(&format!("{} has no metrics", p.name()));
     }
@@ -206,7 +225,7 @@ pub fn stats_in_one_call(s: Subject) {
 }
 
 pub fn throttle_applies_and_resets(s: Subject) {
-    let p = s.provider.as_ref();
+    let p = &s.backend;
     if !p.capabilities().throttle || s.states_only {
         return testkit::skip(&format!("{} cannot throttle here", p.name()));
     }
@@ -215,6 +234,55 @@ pub fn throttle_applies_and_resets(s: Subject) {
     p.throttle("cmp-throttle", &change).unwrap();
     p.throttle("cmp-throttle", &ThrottleChange::defaults()).unwrap();
     assert_eq!(p.throttle("never-created", &change).unwrap_err().code, ErrorCode::NotFound);
+}
+
+fn ambiguous(ops: &[(&str, bool)]) -> FaultPlan {
+    FaultPlan { ambiguous: ops.iter().map(|(op, acted)| ((*op).to_string(), *acted)).collect(), ..FaultPlan::default() }
+}
+
+pub fn timed_out_writes_that_happened_are_confirmed(s: Subject) {
+    let faulty = s.with_faults(ambiguous(&[("spawn", true), ("start", true), ("power_off", true), ("terminate", true)]));
+    let spec = spec(&s, "cmp-amb", 1);
+    s.backend.stage_bootstrap("cmp-amb", &spec.bootstrap).unwrap();
+    assert_eq!(faulty.spawn(&spec).unwrap().name, "cmp-amb");
+    faulty.start("cmp-amb").unwrap();
+    assert_eq!(s.backend.get("cmp-amb").unwrap().unwrap().state, PowerState::Running);
+    faulty.power_off("cmp-amb").unwrap();
+    assert!(s.backend.get("cmp-amb").unwrap().unwrap().state.is_off());
+    faulty.terminate("cmp-amb").unwrap();
+    assert_eq!((s.backend.get("cmp-amb").unwrap(), s.backend.leftovers("cmp-amb").unwrap()), (None, Vec::new()));
+}
+
+pub fn timed_out_writes_that_did_not_happen_are_reported(s: Subject) {
+    create_running(&s, "cmp-lost");
+    let faulty = s.with_faults(ambiguous(&[("spawn", false), ("power_off", false), ("terminate", false)]));
+    assert_eq!(faulty.power_off("cmp-lost").unwrap_err().code, ErrorCode::Ambiguous);
+    assert_eq!(s.backend.get("cmp-lost").unwrap().unwrap().state, PowerState::Running);
+    assert_eq!(faulty.terminate("cmp-lost").unwrap_err().code, ErrorCode::Ambiguous);
+    assert!(s.backend.get("cmp-lost").unwrap().is_some(), "a lost terminate left the VM");
+    let other = spec(&s, "cmp-lost-spawn", 1);
+    s.backend.stage_bootstrap("cmp-lost-spawn", &other.bootstrap).unwrap();
+    assert_eq!(faulty.spawn(&other).unwrap_err().code, ErrorCode::Ambiguous);
+    assert_eq!(s.backend.get("cmp-lost-spawn").unwrap(), None);
+    s.backend.terminate("cmp-lost-spawn").unwrap();
+}
+
+pub fn an_unreachable_hypervisor_fails_every_call(s: Subject) {
+    create_running(&s, "cmp-down");
+    let faulty = s.with_faults(FaultPlan { unreachable: true, ..FaultPlan::default() });
+    let errors = [faulty.get("cmp-down").unwrap_err(), faulty.list().unwrap_err(), faulty.power_off("cmp-down").unwrap_err()];
+    assert!(errors.iter().all(|e| e.code == ErrorCode::Unavailable), "{errors:?}");
+    assert_eq!(faulty.terminate("cmp-down").unwrap_err().code, ErrorCode::Unavailable);
+    assert_eq!(s.backend.get("cmp-down").unwrap().unwrap().state, PowerState::Running, "nothing was done");
+}
+
+pub fn create_steps_fail_where_the_plan_says(s: Subject) {
+    let faulty = s.with_faults(FaultPlan { fail_step: Some(CreateStep::Spawn), ..FaultPlan::default() });
+    faulty.step(CreateStep::Bootstrap).unwrap();
+    let err = faulty.step(CreateStep::Spawn).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Internal);
+    assert_eq!(err.message, format!("{}: injected failure at create step spawn", s.backend.name()));
+    s.backend.step(CreateStep::Spawn).unwrap();
 }
 
 macro_rules! compliance {
@@ -235,10 +303,20 @@ macro_rules! compliance {
             fn stats_in_one_call() { super::stats_in_one_call($factory) }
             #[test] $(#[$attr])*
             fn throttle_applies_and_resets() { super::throttle_applies_and_resets($factory) }
+            #[test] $(#[$attr])*
+            fn timed_out_writes_that_happened_are_confirmed() { super::timed_out_writes_that_happened_are_confirmed($factory) }
+            #[test] $(#[$attr])*
+            fn timed_out_writes_that_did_not_happen_are_reported() { super::timed_out_writes_that_did_not_happen_are_reported($factory) }
+            #[test] $(#[$attr])*
+            fn an_unreachable_hypervisor_fails_every_call() { super::an_unreachable_hypervisor_fails_every_call($factory) }
+            #[test] $(#[$attr])*
+            fn create_steps_fail_where_the_plan_says() { super::create_steps_fail_where_the_plan_says($factory) }
         }
     };
 }
 
 compliance!(mock, mock());
+#[cfg(feature = "libvirt")]
 compliance!(libvirt_test_driver, libvirt_test_driver());
+#[cfg(feature = "libvirt")]
 compliance!(#[ignore = "real VMs: run by the real-VM stage (scripts/e2e-libvirt.sh)"] libvirt_real, libvirt_real());

@@ -3,8 +3,6 @@
 use crate::host::shared_dir;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::FromRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,19 +64,11 @@ pub fn sweep_stale_temps(dir: &Path) -> usize {
 /// A new one gets mode 0660 and the group of its directory (Python's writers open
 /// it for appending, so the group needs write too).
 pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
-    let open = |flags: libc::c_int| {
-        // SAFETY: c_path is a valid NUL-terminated string; the mode argument is read only with O_CREAT.
-        let fd = unsafe { libc::open(c_path.as_ptr(), flags | libc::O_RDONLY | libc::O_CLOEXEC, 0o660 as libc::c_uint) };
-        if fd < 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            // SAFETY: fd was just returned by open and is owned by nobody else.
-            Ok(unsafe { File::from_raw_fd(fd) })
-        }
+    use rustix::fs::{Mode, OFlags};
+    let open = |flags: OFlags| -> std::io::Result<File> {
+        Ok(File::from(rustix::fs::open(path, flags | OFlags::RDONLY | OFlags::CLOEXEC, Mode::from_raw_mode(0o660))?))
     };
-    match open(libc::O_CREAT | libc::O_EXCL) {
+    match open(OFlags::CREATE | OFlags::EXCL) {
         Ok(file) => {
             // The umask may have removed group bits; group members must be able to lock.
             let _ = file.set_permissions(std::fs::Permissions::from_mode(0o660));
@@ -87,7 +77,7 @@ pub fn open_lock_file(path: &Path) -> std::io::Result<File> {
             }
             Ok(file)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(0),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => open(OFlags::empty()),
         Err(e) => Err(e),
     }
 }

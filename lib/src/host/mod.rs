@@ -1,10 +1,9 @@
 //! The machine's shared state: configuration, the VM database, address pools,
-//! locks, markers and cloud-init documents.
+//! locks and cloud-init documents.
 
 pub mod atomic;
 pub mod cloud_init;
 pub mod config;
-pub mod markers;
 pub mod metrics_cache;
 pub mod names;
 pub mod paths;

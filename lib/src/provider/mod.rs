@@ -1,17 +1,23 @@
-//! The provider interface every backend implements, and the registry that picks
-//! one. No backend name appears outside this module tree.
+//! The provider interface every backend implements, the façade verbs use
+//! ([`Backend`]), fault injection, and the registry that picks a backend. No
+//! backend name appears outside this module tree.
 
+mod backend;
 mod capabilities;
 mod error;
+pub mod faults;
+#[cfg(feature = "libvirt")]
 pub mod libvirt;
 pub mod mock;
-pub mod recovery;
+pub mod module;
+mod recovery;
 pub mod registry;
-mod types;
+mod rng;
 
+pub use backend::Backend;
 pub use capabilities::Capabilities;
 pub use error::{ErrorCode, ProviderError};
-pub use types::*;
+pub use crate::model::*;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,17 +25,12 @@ use std::time::Duration;
 /// A hypervisor backend. Required core: get/list, spawn (idempotent by name),
 /// terminate (idempotent: absent is success, and it removes every artifact of
 /// the VM, including staged bootstrap files), start, shutdown, power_off.
-/// Optional parts are declared in [`Capabilities`].
+/// Optional parts are declared in [`Capabilities`]. Verbs reach a provider only
+/// through [`Backend`], which adds ambiguous-write recovery.
 pub trait Provider {
     fn name(&self) -> &'static str;
 
     fn capabilities(&self) -> Capabilities;
-
-    /// A provider that keeps its own VM database (the mock) returns its state
-    /// directory; the database, caches and per-VM host files then live there.
-    fn private_state_dir(&self) -> Option<&Path> {
-        None
-    }
 
     /// Whether this backend's platform is usable on this host.
     fn detect(&self) -> bool;
@@ -76,9 +77,4 @@ pub trait Provider {
         options: &TemplateOptions,
         progress: &mut dyn FnMut(&str),
     ) -> Result<TemplateBuild, ProviderError>;
-
-    /// Called before each create step; the mock injects its faults here.
-    fn before_step(&self, _step: CreateStep) -> Result<(), ProviderError> {
-        Ok(())
-    }
 }

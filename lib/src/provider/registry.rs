@@ -1,24 +1,18 @@
-//! The compiled-in provider modules and the rule that picks the active one:
-//! `BLOCKHOST_PROVIDER`, else `--mock`, else the installed manifest's `name`.
+//! The compiled-in provider modules (one per enabled backend feature, and the
+//! mock) and the rule that picks the active one: `BLOCKHOST_PROVIDER`, else
+//! `--mock`, else the installed manifest's `name`.
 
-use super::{libvirt, mock, Provider, ProviderError};
-use crate::host::config::DbConfig;
+use super::mock;
+use super::module::ProviderModule;
 use crate::host::paths::HostPaths;
 
 pub const PROVIDER_ENV: &str = "BLOCKHOST_PROVIDER";
 
-pub struct OpenContext<'a> {
-    pub paths: &'a HostPaths,
-    pub config: &'a DbConfig,
-}
-
-pub struct ProviderModule {
-    pub name: &'static str,
-    pub display_name: &'static str,
-    pub open: fn(&OpenContext) -> Result<Box<dyn Provider>, ProviderError>,
-}
-
-pub const MODULES: &[ProviderModule] = &[libvirt::MODULE, mock::MODULE];
+pub const MODULES: &[ProviderModule] = &[
+    #[cfg(feature = "libvirt")]
+    super::libvirt::MODULE,
+    mock::MODULE,
+];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SelectError {

@@ -4,8 +4,8 @@ use super::{Progress, Session, VerbError};
 use crate::provider::{TemplateBuild, TemplateOptions};
 
 pub fn run(session: &Session, options: &TemplateOptions, progress: Progress) -> Result<TemplateBuild, VerbError> {
-    if !session.provider.capabilities().template_build {
-        return Err(VerbError::Failed(format!("the {} backend has no template builder", session.provider.name())));
+    if !session.backend.capabilities().template_build {
+        return Err(VerbError::Failed(format!("the {} backend has no template builder", session.backend.name())));
     }
-    Ok(session.provider.build_template(options, progress)?)
+    Ok(session.backend.build_template(options, progress)?)
 }

@@ -10,7 +10,7 @@ use crate::host::process::ProcessId;
 use crate::host::provisioning_lock::ProvisioningLock;
 use crate::host::vmdb::{DbError, Document, PendingCreate, Registration};
 use crate::host::{names, pools, timestamp};
-use crate::provider::{recovery, CreateStep, NicSpec, VmSpec};
+use crate::provider::{CreateStep, NicSpec, VmSpec};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -153,7 +153,7 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
     recover::stale_creates(session, progress)?;
     check_available(session, &session.db.read().map_err(VerbError::from)?, &name)?;
 
-    session.provider.before_step(CreateStep::Reserve).map_err(VerbError::from)?;
+    session.backend.step(CreateStep::Reserve).map_err(VerbError::from)?;
     let entry = reserve(session, &name, broker.as_ref())?;
     progress(&format!(
         "Reserved {name}: IPv4 {}{}",
@@ -182,7 +182,7 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
 /// database and unknown to the backend (a VM the database does not know is never adopted).
 fn check_available(session: &Session, doc: &Document, name: &str) -> Result<(), VerbError> {
     check_name_free(doc, name)?;
-    if session.provider.get(name)?.is_some() {
+    if session.backend.get(name)?.is_some() {
         return Err(VerbError::Failed(format!("a VM named {name} already exists in the backend but not in the database")));
     }
     Ok(())
@@ -249,7 +249,7 @@ fn dry_run(
         args.cpu,
         args.memory_mib,
         args.disk_gib,
-        session.provider.name(),
+        session.backend.name(),
         plan.ip,
         plan.ipv6.as_deref().map(|v| format!(", IPv6 {v}")).unwrap_or_default()
     ));
@@ -268,10 +268,10 @@ fn build(
     interrupt: &Interrupt,
     progress: Progress,
 ) -> Result<(), VerbError> {
-    let provider = session.provider.as_ref();
+    let backend = &session.backend;
     let step = |s: CreateStep| -> Result<(), VerbError> {
         interrupt.check()?;
-        provider.before_step(s)?;
+        backend.step(s)?;
         Ok(())
     };
     let name = entry.name.as_str();
@@ -301,7 +301,7 @@ fn build(
             verbatim: args.cloud_init_content.clone(),
         },
     )?;
-    provider.stage_bootstrap(name, &bootstrap)?;
+    backend.stage_bootstrap(name, &bootstrap)?;
     progress(&format!("Bootstrap staged ({}, sha256 {})", bootstrap.format.as_str(), bootstrap.sha256));
 
     step(CreateStep::Spawn)?;
@@ -313,15 +313,15 @@ fn build(
         nic: Some(nic),
         bootstrap,
     };
-    recovery::spawn(provider, &spec)?;
+    backend.spawn(&spec)?;
     progress(&format!("VM {name} defined"));
 
     step(CreateStep::Start)?;
-    recovery::power(provider, name, provider.start(name), |s| s == crate::provider::PowerState::Running)?;
+    backend.start(name)?;
     progress(&format!("VM {name} started"));
 
     step(CreateStep::WaitAgent)?;
-    if provider.capabilities().guest_agent {
+    if backend.capabilities().guest_agent {
         wait_for_agent(session, name, interrupt, progress)?;
     }
 
@@ -357,7 +357,7 @@ fn wait_for_agent(session: &Session, name: &str, interrupt: &Interrupt, progress
     let started = Instant::now();
     loop {
         interrupt.check()?;
-        match session.provider.guest_ping(name) {
+        match session.backend.guest_ping(name) {
             Ok(true) => {
                 progress(&format!("Guest agent answered after {:.1} s", started.elapsed().as_secs_f64()));
                 return Ok(());

@@ -4,7 +4,6 @@
 use super::{recover, Session, VerbError};
 use crate::host::vmdb::DbError;
 use crate::host::{metrics_cache, names, timestamp};
-use crate::provider::recovery;
 
 pub fn run(session: &Session, name: &str) -> Result<(), VerbError> {
     names::vm_name(name)?;
@@ -14,7 +13,7 @@ pub fn run(session: &Session, name: &str) -> Result<(), VerbError> {
         }
         recover::undo(session, &pending)?;
     }
-    recovery::terminate(session.provider.as_ref(), name)?;
+    session.backend.terminate(name)?;
     metrics_cache::remove(&session.metrics_dir(), name);
     session.db.update(|doc| doc.settle_destroyed(name, timestamp::now()))?;
     Ok(())

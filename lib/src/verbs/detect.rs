@@ -3,5 +3,5 @@
 use super::Session;
 
 pub fn run(session: &Session) -> bool {
-    session.provider.detect()
+    session.backend.detect()
 }

@@ -90,7 +90,7 @@ pub fn run(session: &Session, options: &GcOptions, progress: Progress) -> Result
 
 fn lost_phase(session: &Session, execute: bool, progress: Progress) -> Result<Vec<Item>, VerbError> {
     let doc = session.db.read()?;
-    let present: HashSet<String> = match session.provider.list() {
+    let present: HashSet<String> = match session.backend.list() {
         Ok(vms) => vms.into_iter().map(|vm| vm.name).collect(),
         Err(e) => {
             progress(&format!("warning: cannot list the backend's VMs, records without a VM were not looked for: {e}"));
@@ -132,7 +132,7 @@ fn suspend_phase(session: &Session, options: &GcOptions) -> Result<Vec<Item>, Ve
 }
 
 fn suspend_one(session: &Session, name: &str, stop_timeout: Duration) -> ItemResult {
-    let note = match session.provider.get(name) {
+    let note = match session.backend.get(name) {
         Err(e) => return ItemResult::Failed(e.to_string()),
         Ok(None) => Some("not present in the backend".to_string()),
         Ok(Some(vm)) if vm.state.is_off() => Some("was already stopped".to_string()),

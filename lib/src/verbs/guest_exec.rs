@@ -12,11 +12,11 @@ pub fn run(session: &Session, name: &str, command: &str, timeout: Duration) -> R
     if command.trim().is_empty() {
         return Err(VerbError::Usage("no command given".into()));
     }
-    if !session.provider.capabilities().guest_agent {
-        return Err(VerbError::Failed(format!("the {} backend has no guest agent", session.provider.name())));
+    if !session.backend.capabilities().guest_agent {
+        return Err(VerbError::Failed(format!("the {} backend has no guest agent", session.backend.name())));
     }
-    if session.provider.get(name)?.is_none() {
+    if session.backend.get(name)?.is_none() {
         return Err(VerbError::NotFound(name.to_string()));
     }
-    Ok(session.provider.guest_exec(name, command, timeout)?)
+    Ok(session.backend.guest_exec(name, command, timeout)?)
 }

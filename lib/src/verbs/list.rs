@@ -24,7 +24,7 @@ impl Row {
 pub fn run(session: &Session) -> Result<Vec<Row>, VerbError> {
     let doc = session.db.read()?;
     let live: Option<HashMap<String, &'static str>> = session
-        .provider
+        .backend
         .list()
         .ok()
         .map(|vms| vms.into_iter().map(|vm| (vm.name, vm.state.status_word())).collect());

@@ -141,10 +141,10 @@ fn finish(session: &Session, raw: &RawStats, now: f64) -> Metrics {
 
 pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
     names::vm_name(name)?;
-    if !session.provider.capabilities().metrics {
-        return Err(VerbError::Failed(format!("the {} backend has no metrics", session.provider.name())));
+    if !session.backend.capabilities().metrics {
+        return Err(VerbError::Failed(format!("the {} backend has no metrics", session.backend.name())));
     }
-    let stats = session.provider.stats(Some(&[name.to_string()]))?;
+    let stats = session.backend.stats(Some(&[name.to_string()]))?;
     let raw = stats.into_iter().find(|s| s.name == name).ok_or_else(|| VerbError::NotFound(name.to_string()))?;
     Ok(finish(session, &raw, now_secs()))
 }
@@ -155,7 +155,7 @@ pub fn all(session: &Session) -> Result<Vec<(String, Metrics)>, VerbError> {
     let doc = session.db.read()?;
     let names: Vec<String> = doc.vms().filter(|r| r.status() != "destroyed").map(|r| r.name.to_string()).collect();
     let mut stats: HashMap<String, RawStats> =
-        session.provider.stats(None)?.into_iter().map(|s| (s.name.clone(), s)).collect();
+        session.backend.stats(None)?.into_iter().map(|s| (s.name.clone(), s)).collect();
     let now = now_secs();
     Ok(names
         .into_iter()

@@ -22,8 +22,9 @@ use crate::host::config::{ConfigError, DbConfig};
 use crate::host::names::InvalidInput;
 use crate::host::paths::HostPaths;
 use crate::host::vmdb::{DbError, LockWait, VmDatabase};
-use crate::provider::registry::{self, OpenContext, SelectError};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::module::OpenContext;
+use crate::provider::registry::{self, SelectError};
+use crate::provider::{Backend, ProviderError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -73,11 +74,11 @@ impl Interrupt {
 }
 
 /// Everything a verb works with: the host's paths and configuration, the active
-/// provider, and the VM database that goes with it.
+/// backend, and the VM database that goes with it.
 pub struct Session {
     pub paths: HostPaths,
     pub config: DbConfig,
-    pub provider: Box<dyn Provider>,
+    pub backend: Backend,
     pub db: VmDatabase,
     /// Set by the binary's signal handler (create's); waits for the database lock end on it.
     pub interrupt: Interrupt,
@@ -88,20 +89,20 @@ impl Session {
     pub fn open(paths: HostPaths, mock_flag: bool, config_required: bool) -> Result<Self, VerbError> {
         let module = registry::select(&paths, mock_flag)?;
         let config = DbConfig::load(&paths, config_required)?;
-        let provider = (module.open)(&OpenContext { paths: &paths, config: &config })?;
-        let db_path = match provider.private_state_dir() {
+        let backend = (module.open)(&OpenContext { paths: &paths, config: &config })?;
+        let db_path = match backend.private_state_dir() {
             Some(dir) => dir.join("vms.json"),
             None => paths.host(&config.db_file),
         };
         let interrupt = Interrupt::default();
         let lock_wait = LockWait { timeout: config.db_lock_timeout, interrupt: interrupt.flag(), ..LockWait::default() };
         let db = VmDatabase::new(db_path, config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait);
-        Ok(Self { paths, config, provider, db, interrupt })
+        Ok(Self { paths, config, backend, db, interrupt })
     }
 
-    /// Where per-VM host state lives (the provider's own directory for the mock).
+    /// Where per-VM host state lives (the backend's own directory for the mock).
     pub fn state_dir(&self) -> PathBuf {
-        self.provider.private_state_dir().map_or_else(|| self.paths.state_dir(), PathBuf::from)
+        self.backend.private_state_dir().map_or_else(|| self.paths.state_dir(), PathBuf::from)
     }
 
     pub fn metrics_dir(&self) -> PathBuf {

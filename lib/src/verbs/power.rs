@@ -3,7 +3,7 @@
 
 use super::{Session, VerbError};
 use crate::host::names;
-use crate::provider::{recovery, PowerState, VmInfo};
+use crate::provider::{PowerState, VmInfo};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 45;
@@ -16,15 +16,14 @@ pub enum Outcome {
 
 fn existing(session: &Session, name: &str) -> Result<VmInfo, VerbError> {
     names::vm_name(name)?;
-    session.provider.get(name)?.ok_or_else(|| VerbError::NotFound(name.to_string()))
+    session.backend.get(name)?.ok_or_else(|| VerbError::NotFound(name.to_string()))
 }
 
 pub fn start(session: &Session, name: &str) -> Result<Outcome, VerbError> {
     if existing(session, name)?.state == PowerState::Running {
         return Ok(Outcome::AlreadyThere);
     }
-    let provider = session.provider.as_ref();
-    recovery::power(provider, name, provider.start(name), |s| s == PowerState::Running)?;
+    session.backend.start(name)?;
     Ok(Outcome::Done)
 }
 
@@ -32,8 +31,7 @@ pub fn kill(session: &Session, name: &str) -> Result<Outcome, VerbError> {
     if existing(session, name)?.state.is_off() {
         return Ok(Outcome::AlreadyThere);
     }
-    let provider = session.provider.as_ref();
-    recovery::power(provider, name, provider.power_off(name), PowerState::is_off)?;
+    session.backend.power_off(name)?;
     Ok(Outcome::Done)
 }
 
@@ -43,11 +41,10 @@ pub fn stop(session: &Session, name: &str, timeout: Duration) -> Result<Outcome,
     if existing(session, name)?.state.is_off() {
         return Ok(Outcome::AlreadyThere);
     }
-    let provider = session.provider.as_ref();
-    recovery::resolve(provider.shutdown(name), || Ok(Some(())))?;
+    session.backend.shutdown(name)?;
     let started = Instant::now();
     loop {
-        match provider.get(name)? {
+        match session.backend.get(name)? {
             None => return Ok(Outcome::Done),
             Some(vm) if vm.state.is_off() => return Ok(Outcome::Done),
             Some(_) if started.elapsed() >= timeout => {

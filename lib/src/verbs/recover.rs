@@ -6,13 +6,12 @@
 
 use super::{Progress, Session, VerbError};
 use crate::host::vmdb::PendingCreate;
-use crate::provider::recovery;
 
 /// Undoes one create: terminate (unless a record owns the name), then drop the
 /// journal entry if it is still the same one.
 pub fn undo(session: &Session, entry: &PendingCreate) -> Result<(), VerbError> {
     if session.db.read()?.vm(&entry.name).is_none() {
-        recovery::terminate(session.provider.as_ref(), &entry.name)?;
+        session.backend.terminate(&entry.name)?;
     }
     session.db.update(|doc| {
         if doc.pending(&entry.name).is_some_and(|p| p.owner == entry.owner) {

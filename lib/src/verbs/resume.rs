@@ -35,7 +35,7 @@ pub fn plan(session: &Session, name: &str, extend_days: Option<u32>, now: Timest
 }
 
 pub fn run(session: &Session, plan: &Plan) -> Result<(), VerbError> {
-    if session.provider.get(&plan.name)?.is_none() {
+    if session.backend.get(&plan.name)?.is_none() {
         return Err(VerbError::Failed(format!("VM {} no longer exists in the backend", plan.name)));
     }
     power::start(session, &plan.name)?;

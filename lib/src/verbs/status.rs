@@ -36,7 +36,7 @@ pub fn run(session: &Session, name: &str) -> Status {
             return Status::known(DESTROYED);
         }
     }
-    match session.provider.get(name) {
+    match session.backend.get(name) {
         Ok(Some(vm)) if vm.state.status_word() == UNKNOWN => Status::unknown(format!("VM {name} is in state {:?}", vm.state)),
         Ok(Some(vm)) => Status::known(vm.state.status_word()),
         Ok(None) => Status::known(DESTROYED),

@@ -65,15 +65,15 @@ pub fn describe(change: &ThrottleChange) -> Vec<String> {
 
 pub fn run(session: &Session, name: &str, change: &ThrottleChange) -> Result<(), VerbError> {
     names::vm_name(name)?;
-    let caps = session.provider.capabilities();
+    let caps = session.backend.capabilities();
     if !caps.throttle {
-        return Err(VerbError::Failed(format!("the {} backend cannot throttle VMs", session.provider.name())));
+        return Err(VerbError::Failed(format!("the {} backend cannot throttle VMs", session.backend.name())));
     }
-    let vm = session.provider.get(name)?.ok_or_else(|| VerbError::NotFound(name.to_string()))?;
+    let vm = session.backend.get(name)?.ok_or_else(|| VerbError::NotFound(name.to_string()))?;
     if !caps.persistent_throttle && vm.state != crate::provider::PowerState::Running {
         return Err(VerbError::Failed(format!("VM {name} is not running; limits can only be applied to a running VM")));
     }
-    session.provider.throttle(name, change)?;
+    session.backend.throttle(name, change)?;
     Ok(())
 }
 

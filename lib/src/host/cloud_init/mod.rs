@@ -9,7 +9,7 @@ pub mod user_data_file;
 
 use crate::host::config::AuthDefaults;
 use crate::host::paths::HostPaths;
-use crate::provider::{Bootstrap, BootstrapFormat, NicSpec};
+use crate::model::{Bootstrap, BootstrapFormat, NicSpec};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read;

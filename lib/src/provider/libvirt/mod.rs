@@ -10,11 +10,12 @@ mod host_files;
 pub mod profile;
 mod routes;
 mod stats;
+#[allow(unsafe_code)] // until the template builder is its own crate (issue 11)
 pub mod template;
 mod tuning;
 mod vm_files;
 
-use super::registry::{OpenContext, ProviderModule};
+use super::module::{OpenContext, ProviderModule};
 use super::*;
 use crate::host::paths::HostPaths;
 use crate::host::root_agent::RootAgent;
@@ -35,8 +36,8 @@ const PING_TIMEOUT: Duration = Duration::from_secs(3);
 const GUEST_STATS_BOUND: Duration = Duration::from_secs(2);
 const ROOT_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn open(ctx: &OpenContext) -> Result<Box<dyn Provider>, ProviderError> {
-    Ok(Box::new(LibvirtProvider::new(ctx.paths, Profile::load(ctx.paths, ctx.config)?)))
+fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
+    Ok(Backend::new(Box::new(LibvirtProvider::new(ctx.paths, Profile::load(ctx.paths, ctx.config)?))))
 }
 
 pub struct LibvirtProvider {

@@ -5,15 +5,14 @@
 
 mod guest;
 mod knobs;
-mod rng;
 mod store;
 
-use super::registry::{OpenContext, ProviderModule};
+use super::module::{OpenContext, ProviderModule};
+use super::rng::{fraction, SplitMix64};
 use super::*;
 use crate::host::cloud_init::nocloud_seed;
 use crate::host::paths::HostPaths;
 use knobs::Knobs;
-use rng::{fraction, SplitMix64};
 use std::cell::RefCell;
 use std::path::PathBuf;
 use store::{now_ms, MockPower, MockThrottle, MockVm, Store};
@@ -21,12 +20,13 @@ use store::{now_ms, MockPower, MockThrottle, MockVm, Store};
 pub const MODULE: ProviderModule =
     ProviderModule { name: "mock", display_name: "Mock backend (deterministic, for tests and demos)", open };
 
-fn open(ctx: &OpenContext) -> Result<Box<dyn Provider>, ProviderError> {
+/// The mock behind the fault injector its knobs configure, with its own state directory.
+fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
     let dir = state_dir(ctx.paths);
-    let knobs = Knobs::load(&dir).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    let (knobs, faults) = knobs::load(&dir).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
     let provider = MockProvider { store: Store::open(&dir)?, rng: RefCell::new(SplitMix64::new(knobs.seed)), knobs };
     provider.apply_named_drift()?;
-    Ok(Box::new(provider))
+    Ok(Backend::new(Box::new(provider)).with_faults(faults).with_private_state(dir))
 }
 
 /// `<root>/var/lib/blockhost/mock` with an explicit root, else the user's data directory.
@@ -45,37 +45,6 @@ struct MockProvider {
 }
 
 impl MockProvider {
-    /// Latency, reachability and random transient errors, before every call.
-    fn call(&self, op: &str) -> Result<(), ProviderError> {
-        if self.knobs.latency_ms > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(self.knobs.latency_ms));
-        }
-        if self.knobs.unreachable {
-            return Err(ProviderError::new(ErrorCode::Unavailable, "cannot connect to the mock hypervisor (injected)"));
-        }
-        if self.knobs.error_rate > 0.0 && self.rng.borrow_mut().next_f64() < self.knobs.error_rate {
-            return Err(ProviderError::new(ErrorCode::Unavailable, format!("mock: injected transient failure in {op}")));
-        }
-        Ok(())
-    }
-
-    /// Prologue of a mutation: fails without acting when the knob says the write is lost.
-    fn mutation(&self, op: &str) -> Result<(), ProviderError> {
-        self.call(op)?;
-        match self.knobs.ambiguous(op) {
-            Some(false) => Err(ProviderError::new(ErrorCode::Ambiguous, format!("mock: {op} timed out (injected, not performed)"))),
-            _ => Ok(()),
-        }
-    }
-
-    /// Epilogue of a performed mutation: reports a timeout when the knob says so.
-    fn performed(&self, op: &str) -> Result<(), ProviderError> {
-        match self.knobs.ambiguous(op) {
-            Some(true) => Err(ProviderError::new(ErrorCode::Ambiguous, format!("mock: {op} timed out (injected, performed)"))),
-            _ => Ok(()),
-        }
-    }
-
     fn cpu_load(&self, vm: &MockVm) -> f64 {
         let load = 0.05 + 0.25 * fraction(self.knobs.seed, &vm.name, "cpu");
         vm.throttle.cpu_quota_percent.map_or(load, |q| load.min(q as f64 / 100.0))
@@ -222,16 +191,11 @@ impl Provider for MockProvider {
         }
     }
 
-    fn private_state_dir(&self) -> Option<&std::path::Path> {
-        Some(self.store.dir())
-    }
-
     fn detect(&self) -> bool {
         true
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
-        self.call("get")?;
         match self.load(name) {
             Ok(vm) => Ok(Some(Self::info(&vm))),
             Err(e) if e.code == ErrorCode::NotFound => Ok(None),
@@ -240,7 +204,6 @@ impl Provider for MockProvider {
     }
 
     fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
-        self.call("list")?;
         let now = now_ms();
         let mut vms: Vec<MockVm> = self.store.load_all()?.into_iter().map(|vm| self.settle(vm, now)).collect();
         self.random_drift(&mut vms)?;
@@ -248,7 +211,6 @@ impl Provider for MockProvider {
     }
 
     fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
-        self.call("stage_bootstrap")?;
         let dir = self.store.seed_dir(name);
         let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", dir.display()));
         crate::host::shared_dir::create(&dir).map_err(fail)?;
@@ -260,7 +222,6 @@ impl Provider for MockProvider {
     }
 
     fn spawn(&self, spec: &VmSpec) -> Result<VmInfo, ProviderError> {
-        self.mutation("spawn")?;
         let _lock = self.store.lock()?;
         if let Some(existing) = self.store.load(&spec.name)? {
             let same = existing.vcpus == spec.vcpus
@@ -270,7 +231,6 @@ impl Provider for MockProvider {
             if !same {
                 return Err(ProviderError::new(ErrorCode::Conflict, format!("VM {} exists with another spec", spec.name)));
             }
-            self.performed("spawn")?;
             return Ok(Self::info(&self.settle(existing, now_ms())));
         }
         let template = std::fs::read_link(self.store.dir().join("templates/current"))
@@ -294,24 +254,19 @@ impl Provider for MockProvider {
             users: guest::users_from_user_data(&spec.bootstrap.user_data),
         };
         self.store.save(&vm)?;
-        self.performed("spawn")?;
         Ok(Self::info(&vm))
     }
 
     fn terminate(&self, name: &str) -> Result<(), ProviderError> {
-        self.mutation("terminate")?;
         let _lock = self.store.lock()?;
-        self.store.remove(name)?;
-        self.performed("terminate")
+        self.store.remove(name)
     }
 
     fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError> {
-        self.call("leftovers")?;
         Ok(self.store.files_of(name).iter().map(|p| p.display().to_string()).collect())
     }
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
-        self.mutation("start")?;
         self.modify(name, |vm, now| {
             if vm.power != MockPower::Running {
                 vm.power = MockPower::Running;
@@ -319,40 +274,33 @@ impl Provider for MockProvider {
             }
             vm.shutdown_requested_ms = None;
             Ok(())
-        })?;
-        self.performed("start")
+        })
     }
 
     fn shutdown(&self, name: &str) -> Result<(), ProviderError> {
-        self.mutation("shutdown")?;
         self.modify(name, |vm, now| {
             if vm.power != MockPower::Running {
                 return Err(ProviderError::new(ErrorCode::Conflict, format!("VM {} is not running", vm.name)));
             }
             vm.shutdown_requested_ms.get_or_insert(now);
             Ok(())
-        })?;
-        self.performed("shutdown")
+        })
     }
 
     fn power_off(&self, name: &str) -> Result<(), ProviderError> {
-        self.mutation("power_off")?;
         self.modify(name, |vm, now| {
             if vm.power != MockPower::ShutOff {
                 self.power_down(vm, now);
             }
             Ok(())
-        })?;
-        self.performed("power_off")
+        })
     }
 
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
-        self.call("guest_ping")?;
         Ok(self.agent_answers(&self.load(name)?, now_ms()))
     }
 
     fn guest_exec(&self, name: &str, command: &str, _timeout: std::time::Duration) -> Result<ExecOutput, ProviderError> {
-        self.call("guest_exec")?;
         let _lock = self.store.lock()?;
         let mut vm = self.load(name)?;
         if vm.power != MockPower::Running {
@@ -370,7 +318,6 @@ impl Provider for MockProvider {
     }
 
     fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
-        self.call("stats")?;
         let now = now_ms();
         Ok(self
             .store
@@ -382,7 +329,6 @@ impl Provider for MockProvider {
     }
 
     fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
-        self.mutation("throttle")?;
         self.modify(name, |vm, _| {
             let t = &mut vm.throttle;
             if let Some(shares) = change.cpu_shares {
@@ -398,7 +344,6 @@ impl Provider for MockProvider {
     }
 
     fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
-        self.call("build_template")?;
         let templates = self.store.dir().join("templates");
         let current = templates.join("current");
         let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", templates.display()));
@@ -433,16 +378,5 @@ impl Provider for MockProvider {
         std::os::unix::fs::symlink(&version, &link_tmp).map_err(fail)?;
         std::fs::rename(&link_tmp, &current).map_err(fail)?;
         Ok(TemplateBuild { path: final_dir, built: true })
-    }
-
-    fn before_step(&self, step: CreateStep) -> Result<(), ProviderError> {
-        if self.knobs.crash_step.as_deref() == Some(step.as_str()) {
-            // SAFETY: sending SIGKILL to ourselves; simulates a killed create.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-        }
-        if self.knobs.fail_step.as_deref() == Some(step.as_str()) {
-            return Err(ProviderError::new(ErrorCode::Internal, format!("mock: injected failure at create step {}", step.as_str())));
-        }
-        Ok(())
     }
 }

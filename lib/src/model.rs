@@ -1,4 +1,5 @@
-//! Backend-neutral descriptions of VMs, their state, statistics and settings.
+//! Backend-neutral descriptions of VMs, their state, statistics and settings:
+//! the value types `host/` and `provider/` share. Imports nothing of the crate.
 
 use std::path::PathBuf;
 

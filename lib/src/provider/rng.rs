@@ -1,5 +1,5 @@
 //! A tiny deterministic generator (SplitMix64) and string hash (FNV-1a), so the
-//! mock behaves the same for the same seed on every machine.
+//! mock and the fault injector behave the same for the same seed on every machine.
 
 pub struct SplitMix64(u64);
 
