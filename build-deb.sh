@@ -10,8 +10,11 @@ ensure_lintian
 
 rm -rf build
 mkdir -p build
-deb=$(bash scripts/package.sh | tail -n 1)
-cp "$deb" build/
+for manifest in packaging/*/Cargo.toml; do
+    backend=$(basename "$(dirname "$manifest")")
+    deb=$(bash scripts/package.sh "$backend" | tail -n 1)
+    cp "$deb" build/
+done
 for package in build/*.deb; do
     lintian --fail-on error,warning "$package" >&2 || missing "lintian finds errors or warnings in $package (see above)"
     echo "$PWD/$package"

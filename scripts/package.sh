@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds the Debian package of the libvirt backend from a clean checkout: man
-# pages and shell completions generated from the executables' clap
-# definitions, then cargo-deb with bins/Cargo.toml's [package.metadata.deb].
+# Builds the Debian package of one backend (default: libvirt) from a clean
+# checkout: man pages and shell completions generated from the executables'
+# clap definitions, the executables with only that backend's cargo feature,
+# then cargo-deb with packaging/<backend>/Cargo.toml's [package.metadata.deb].
 # The last line printed is the path of the .deb.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
-ensure_libvirt_dev
+backend=${1:-libvirt}
+[ -f "packaging/$backend/Cargo.toml" ] || missing "no backend '$backend': packaging/$backend/Cargo.toml does not exist"
+[ "$backend" != libvirt ] || ensure_libvirt_dev
 ensure_rust
 ensure_dpkg_dev
 ensure_cargo_deb
@@ -20,9 +23,12 @@ log "man pages and shell completions"
 cargo run --quiet --release -p xtask -- assets "$generated"
 gzip -9n "$generated"/man/*.1
 
-log "cargo deb"
-cargo deb -p blockhost-provisioner-bins --output "$target_dir/debian/" >&2
+log "executables with only the $backend backend"
+cargo build --release -p blockhost-provisioner-bins --no-default-features --features "$backend" --bins >&2
 
-debs=("$target_dir"/debian/blockhost-provisioner-libvirt_*_amd64.deb)
+log "cargo deb"
+cargo deb -p "blockhost-provisioner-$backend" --no-build --output "$target_dir/debian/" >&2
+
+debs=("$target_dir"/debian/"blockhost-provisioner-${backend}"_*_amd64.deb)
 [ "${#debs[@]}" -eq 1 ] && [ -f "${debs[0]}" ] || { log "expected one .deb in $target_dir/debian"; exit 1; }
 echo "${debs[0]}"

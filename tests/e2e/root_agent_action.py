@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Runs one root-agent request for real: reads the framed request's JSON body
-from stdin, calls the action from root-agent-actions/ as BlockHost's root agent
+from stdin, calls the action from packaging/libvirt/root-agent-actions/ as BlockHost's root agent
 daemon would (its ACTIONS table, blockhost-common's ``_common`` stood in by
 tests/python/fixtures/_common.py, whose ``run`` really runs the command), and
 prints the reply's JSON. The real-VM test starts it inside the private
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "root-agent-actions"), str(REPO / "tests" / "python" / "fixtures")]
+sys.path[:0] = [str(REPO / "packaging" / "libvirt" / "root-agent-actions"), str(REPO / "tests" / "python" / "fixtures")]
 
 import libvirt_host  # noqa: E402
 

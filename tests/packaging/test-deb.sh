@@ -89,11 +89,11 @@ ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
     echo "-rw-r--r-- usr/share/blockhost/provisioner.json"
     echo "-rwxr-xr-x usr/share/blockhost/provisioner-hooks/first-boot.sh"
     echo "-rw-r--r-- usr/share/blockhost/root-agent-actions/libvirt_host.py"
-    for f in python/blockhost/provisioner_libvirt/*.py; do
-        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#python/}"
+    for f in packaging/libvirt/python/blockhost/provisioner_libvirt/*.py; do
+        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#packaging/libvirt/python/}"
     done
-    for f in python/blockhost/provisioner_libvirt/templates/provisioner_libvirt/*.html; do
-        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#python/}"
+    for f in packaging/libvirt/python/blockhost/provisioner_libvirt/templates/provisioner_libvirt/*.html; do
+        echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#packaging/libvirt/python/}"
     done
     echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.service"
     echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.timer"

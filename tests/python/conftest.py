@@ -1,6 +1,6 @@
 """Shared fixtures for the Python pieces of blockhost-provisioner-libvirt.
 
-* ``PYTHON_DIR`` (``<repo>/python``) is put on ``sys.path`` so the wizard
+* ``PYTHON_DIR`` (``<repo>/packaging/libvirt/python``) is put on ``sys.path`` so the wizard
   plugin imports as ``blockhost.provisioner_libvirt.wizard``.
 * ``host_root``: a scratch ``BLOCKHOST_ROOT`` with a fake ``br0`` bridge and
   ``/run/blockhost/bridge``.
@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 
-# Never leave bytecode next to the shipped sources (python/, root-agent-actions/).
+# Never leave bytecode next to the shipped sources (packaging/libvirt/).
 sys.dont_write_bytecode = True
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-PYTHON_DIR = REPO / "python"
+PACKAGING = REPO / "packaging" / "libvirt"
+PYTHON_DIR = PACKAGING / "python"
 FIXTURES = HERE / "fixtures"
-ACTIONS_FILE = REPO / "root-agent-actions" / "libvirt_host.py"
+ACTIONS_FILE = PACKAGING / "root-agent-actions" / "libvirt_host.py"
 
 if str(PYTHON_DIR) not in sys.path:
     sys.path.insert(0, str(PYTHON_DIR))

@@ -1,4 +1,4 @@
-"""hooks/first-boot.sh in a scratch root, with apt-get, systemctl, usermod and
+"""packaging/libvirt/hooks/first-boot.sh in a scratch root, with apt-get, systemctl, usermod and
 getent replaced by recording stubs on PATH (nothing runs on the host)."""
 
 import os
@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO
 
-HOOK = REPO / "hooks" / "first-boot.sh"
+HOOK = REPO / "packaging" / "libvirt" / "hooks" / "first-boot.sh"
 PHASES = ("packages", "libvirtd", "groups", "kvm-check")
 
 # Each stub appends its argv to $CALLS; apt-get fails with $APT_STATUS when set,

@@ -1,4 +1,4 @@
-"""root-agent-actions/libvirt_host.py loaded the way the root agent daemon loads plugins."""
+"""packaging/libvirt/root-agent-actions/libvirt_host.py loaded the way the root agent daemon loads plugins."""
 
 import importlib.util
 import json
