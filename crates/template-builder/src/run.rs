@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
+use rustix::process;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -53,16 +54,21 @@ pub fn isolated(program: impl AsRef<OsStr>, proc_at: Option<&Path>) -> Command {
     cmd
 }
 
+/// The one `unsafe` of the crate: registering a hook to run between fork and
+/// exec is unsafe in std whatever the hook does.
+#[allow(unsafe_code)]
 fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    // SAFETY: the hook makes one prctl system call (async-signal-safe), allocates
+    // nothing and touches only the child's own state.
     unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(|| Ok(process::set_parent_process_death_signal(Some(process::Signal::KILL))?));
     }
+}
+
+/// `kill(pid, 0)`: success or EPERM both mean the process exists.
+pub fn pid_exists(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().filter(|p| *p > 0).and_then(process::Pid::from_raw) else { return false };
+    matches!(process::test_kill_process(pid), Ok(()) | Err(rustix::io::Errno::PERM))
 }
 
 fn spawn_failed(step: &str, cmd: &Command, e: std::io::Error) -> TemplateError {
