@@ -5,7 +5,7 @@ use crate::endian::{both16, both32};
 use crate::records::Record;
 use crate::SECTOR;
 
-/// The same instant as a volume descriptor date.
+/// 1970-01-01 00:00:00 UTC as a volume descriptor date.
 const VOLUME_DATE: &[u8; 17] = b"1970010100000000\0";
 const UNSPECIFIED_DATE: &[u8; 17] = b"0000000000000000\0";
 
@@ -98,4 +98,3 @@ pub fn path_table(root: u32, big_endian: bool) -> [u8; PATH_TABLE_LEN] {
     entry[6..8].copy_from_slice(&parent);
     entry
 }
-

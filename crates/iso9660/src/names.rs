@@ -10,7 +10,10 @@ pub const MAX_LABEL_LEN: usize = 32;
 
 /// 1 to 32 characters of `[A-Za-z0-9_]`.
 pub fn check_label(label: &str) -> Result<(), SeedIsoError> {
-    let ok = (1..=MAX_LABEL_LEN).contains(&label.len()) && label.bytes().all(|b| b == b'_' || b.is_ascii_alphanumeric());
+    let ok = (1..=MAX_LABEL_LEN).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b == b'_' || b.is_ascii_alphanumeric());
     if ok {
         Ok(())
     } else {

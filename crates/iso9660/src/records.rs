@@ -1,8 +1,8 @@
 //! Directory records (ECMA-119 9.1) and the two root directories made of them.
 
 use crate::endian::{both16, both32};
-use crate::rock_ridge::{ce, er_entry, nm, px, rr, sp, tf, RR_NM, RR_PX, RR_TF};
 use crate::names::ecma_order;
+use crate::rock_ridge::{ce, er_entry, nm, px, rr, sp, tf, RR_NM, RR_PX, RR_TF};
 use crate::{to_u32, Entry, SeedIsoError, CONTINUATION_SECTOR, PRIMARY_ROOT, SECTOR};
 
 /// 1970-01-01 00:00:00 UTC as a directory record date (years since 1900).
@@ -11,6 +11,7 @@ pub const RECORD_DATE: [u8; 7] = [70, 1, 1, 0, 0, 0, 0];
 const FILE_MODE: u32 = 0o100_444;
 const DIR_MODE: u32 = 0o040_555;
 
+/// One directory record: a file, or a directory's `.` or `..`.
 pub struct Record {
     id: Vec<u8>,
     extent: u32,
