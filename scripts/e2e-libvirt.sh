@@ -52,8 +52,8 @@ group() {
 group lifecycle -p blockhost-provisioner-bins --test libvirt_e2e -- --ignored --test-threads=1
 group compliance -p blockhost-provisioner --test compliance -- --ignored --test-threads=1 libvirt_real
 BLOCKHOST_TEMPLATE_VM_TEST=$(readlink -f "$BLOCKHOST_E2E_TEMPLATES/current") \
-    group builder-vm -p blockhost-provisioner --lib -- --ignored --exact \
-    provider::libvirt::template::cloud_image::tests::builder_vm_customises_a_real_template
-group template-builds -p blockhost-provisioner --test template_e2e -- --ignored --test-threads=1
+    group builder-vm -p blockhost-template-builder --lib -- --ignored --exact \
+    cloud_image::tests::builder_vm_customises_a_real_template
+group template-builds -p blockhost-template-builder --test template_e2e -- --ignored --test-threads=1
 
 [ "${#failed[@]}" -eq 0 ] || { log "real-VM groups that failed: ${failed[*]}"; exit 1; }

@@ -2,7 +2,7 @@
 //! function per contract verb. Binaries are thin wrappers over `verbs`.
 //!
 //! `unsafe` is denied everywhere but the libvirt FFI module, which allows it
-//! explicitly; system calls go through `rustix`'s safe wrappers.
+//! explicitly; system calls go through `rustix`'s safe wrappers and the `sys` crate.
 #![deny(unsafe_code)]
 
 pub mod host;

@@ -88,7 +88,7 @@ ensure_python_test_deps() {
         || missing "python3 cannot import flask, pytest and yaml: install python3-flask python3-pytest python3-yaml"
 }
 
-# What the library's and the executables' tests call: qemu-img (template
+# What the workspace's tests (library, crates, executables) call: qemu-img (template
 # overlays), isoinfo (cross-check of our seed ISO), debugfs (template images),
 # dpkg-deb (probe packages), setpriv (runs verbs as another user), ip (network
 # namespaces), kill and ps (procps; `command -v kill` finds bash's builtin,

@@ -2,6 +2,7 @@
 //! recycled PID is not mistaken for the process that wrote an entry.
 
 use std::fs;
+pub use sys::pid_exists;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessId {
@@ -25,15 +26,6 @@ impl ProcessId {
             (0, _) | (_, None) => true,
             (expected, Some(actual)) => expected == actual,
         }
-    }
-}
-
-/// `kill(pid, 0)`: success or EPERM both mean the process exists.
-pub fn pid_exists(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else { return false };
-    match rustix::process::test_kill_process(pid) {
-        Ok(()) => true,
-        Err(e) => e == rustix::io::Errno::PERM,
     }
 }
 

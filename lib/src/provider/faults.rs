@@ -37,10 +37,7 @@ impl FaultPlan {
     /// The fault configured for a create step, if any.
     pub fn at_step(&self, provider: &str, step: CreateStep) -> Result<(), ProviderError> {
         if self.crash_step == Some(step) {
-            let _ = rustix::process::kill_process(
-                rustix::process::getpid(),
-                rustix::process::Signal::KILL,
-            );
+            sys::kill_self();
         }
         if self.fail_step == Some(step) {
             return Err(ProviderError::new(

@@ -3,7 +3,6 @@
 //! operator content verbatim), meta-data with a fresh instance-id, and a
 //! netplan v2 network-config with the pool's real prefix length.
 
-pub mod seed_iso;
 pub mod template;
 pub mod user_data_file;
 
@@ -78,14 +77,14 @@ fn random_hex(bytes: usize) -> Result<String, CloudInitError> {
 /// The template variables of blockhost-facts §3.3.
 /// The NoCloud seed of a bootstrap: its three documents and the `cidata` ISO
 /// that carries them, as (file name, content) in the order they are written.
-pub fn nocloud_seed(bootstrap: &Bootstrap) -> Result<Vec<(&'static str, Vec<u8>)>, seed_iso::SeedIsoError> {
+pub fn nocloud_seed(bootstrap: &Bootstrap) -> Result<Vec<(&'static str, Vec<u8>)>, iso9660::SeedIsoError> {
     let documents = [
         ("meta-data", bootstrap.meta_data.as_bytes()),
         ("network-config", bootstrap.network_config.as_bytes()),
         ("user-data", bootstrap.user_data.as_bytes()),
     ];
-    let files: Vec<seed_iso::SeedFile> = documents.iter().map(|(name, data)| seed_iso::SeedFile { name, data }).collect();
-    let iso = seed_iso::build_seed_iso("cidata", &files)?;
+    let files: Vec<iso9660::SeedFile> = documents.iter().map(|(name, data)| iso9660::SeedFile { name, data }).collect();
+    let iso = iso9660::build_seed_iso("cidata", &files)?;
     let mut seed: Vec<(&'static str, Vec<u8>)> = documents.iter().map(|(name, data)| (*name, data.to_vec())).collect();
     seed.push(("cidata.iso", iso));
     Ok(seed)

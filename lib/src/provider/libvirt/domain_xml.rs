@@ -2,8 +2,7 @@
 //! boot profile and the VM spec; and the few facts read back from a live
 //! definition.
 
-use super::profile::Accelerator;
-use super::template::manifest::{BootMode, Firmware, Template};
+use template_builder::{Accelerator, BootMode, Firmware, Template};
 use crate::provider::NicSpec;
 use std::fmt::Write;
 use std::path::Path;
@@ -174,7 +173,7 @@ pub fn read_back(xml: &str) -> Result<DefinedDomain, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::libvirt::template::manifest::{BootProfile, TemplateManifest};
+    use template_builder::{BootProfile, TemplateManifest};
     use std::path::PathBuf;
 
     fn template(mode: BootMode, machine: &str, bus: &str) -> Template {

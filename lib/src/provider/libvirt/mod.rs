@@ -10,8 +10,7 @@ mod host_files;
 pub mod profile;
 mod routes;
 mod stats;
-#[allow(unsafe_code)] // until the template builder is its own crate (issue 11)
-pub mod template;
+mod template;
 mod tuning;
 mod vm_files;
 
@@ -23,7 +22,7 @@ use domain_xml::{read_back, DomainPlan};
 use errors::{is_not_found, read_error, write_error};
 use profile::Profile;
 use std::cell::OnceCell;
-use template::TemplateStore;
+use template_builder::TemplateStore;
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::sys;
@@ -55,7 +54,7 @@ impl LibvirtProvider {
         virt::error::clear_error_callback();
         Self {
             paths: paths.clone(),
-            templates: TemplateStore::new(paths, profile.accelerator),
+            templates: template::store(paths, profile.accelerator),
             profile,
             root_agent: RootAgent::new(paths, ROOT_AGENT_TIMEOUT),
             conn: OnceCell::new(),
@@ -307,7 +306,7 @@ impl Provider for LibvirtProvider {
     }
 
     fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
-        self.templates.build(options, progress)
+        template::build(&self.templates, options, progress)
     }
 }
 

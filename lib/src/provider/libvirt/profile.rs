@@ -6,22 +6,9 @@ use crate::host::paths::HostPaths;
 use crate::provider::{ErrorCode, ProviderError};
 use serde_json::Value;
 
+use template_builder::{Accelerator, DEFAULT_TB_CACHE_MIB};
+
 pub const DEFAULT_URI: &str = "qemu:///system";
-pub const DEFAULT_TB_CACHE_MIB: u64 = 256;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accelerator {
-    Kvm,
-    /// QEMU's TCG emulator with a bounded translation cache.
-    Tcg { tb_cache_mib: u64 },
-}
-
-impl Accelerator {
-    /// What this host can really run: KVM when [`kvm_usable`], else TCG.
-    pub fn detect(paths: &HostPaths) -> Self {
-        if kvm_usable(paths) { Self::Kvm } else { Self::Tcg { tb_cache_mib: DEFAULT_TB_CACHE_MIB } }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AcceleratorChoice {
@@ -71,22 +58,13 @@ impl Profile {
             }
         }
         let kvm = match choice {
-            AcceleratorChoice::Auto => kvm_usable(paths),
+            AcceleratorChoice::Auto => template_builder::kvm_usable(paths.root()),
             AcceleratorChoice::Kvm => true,
             AcceleratorChoice::Tcg => false,
         };
         let accelerator = if kvm { Accelerator::Kvm } else { Accelerator::Tcg { tb_cache_mib } };
         Ok(Self { uri, accelerator, machine })
     }
-}
-
-/// KVM counts as usable only when `/dev/kvm` opens read-write and a hardware
-/// virtualisation module (kvm_intel, kvm_amd) backs it: a paravirtual KVM such
-/// as kvm_pvm cannot run a stock guest kernel, so TCG is chosen there.
-fn kvm_usable(paths: &HostPaths) -> bool {
-    let device_opens = std::fs::OpenOptions::new().read(true).write(true).open(paths.host("/dev/kvm")).is_ok();
-    let hardware = ["kvm_intel", "kvm_amd"].iter().any(|m| paths.host("/sys/module").join(m).is_dir());
-    device_opens && hardware
 }
 
 #[cfg(test)]

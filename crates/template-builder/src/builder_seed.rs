@@ -6,7 +6,7 @@
 use super::error::TemplateError;
 use super::guest_config::{CLOUD_CFG, CLOUD_CFG_PATH, MASKED_UNITS, SSHD_DROPIN, SSHD_DROPIN_PATH};
 use super::plan::ExtraDeb;
-use crate::host::cloud_init::seed_iso::{build_seed_iso, SeedFile};
+use iso9660::{build_seed_iso, SeedFile};
 
 /// Serial console markers the host reads back.
 pub const MARKER: &str = "BLOCKHOST-TEMPLATE:";

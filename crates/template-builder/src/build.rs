@@ -8,22 +8,20 @@ use super::checksum::sha256_file;
 use super::current::{self, new_version_name, switch, sync_dir};
 use super::disk::{IMAGE_FILE, INITRD_FILE, KERNEL_FILE};
 use super::error::TemplateError;
-use super::manifest::{BootProfile, PackageVersion, TemplateManifest, MANIFEST_FILE};
+use super::manifest::{self, BootProfile, PackageVersion, TemplateManifest, MANIFEST_FILE};
 use super::plan::{BuildPlan, Source};
 use super::preflight::{self, NEEDED_BYTES};
 use super::progress::Steps;
 use super::run::BuildLog;
 use super::staging::{self, BuildLock};
 use super::tree::{make_world_readable, remove_tree};
-use super::{cloud_image, debootstrap, TemplateStore};
-use crate::host::timestamp;
-use crate::provider::{TemplateBuild, TemplateOptions};
+use super::{cloud_image, debootstrap, BuildOptions, BuildOutcome, TemplateStore};
 use std::path::Path;
 
 /// The log of the latest build, kept after a failure.
 const LOG_FILE: &str = ".last-build.log";
 
-pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, TemplateError> {
+pub fn build(store: &TemplateStore, options: &BuildOptions, progress: &mut dyn FnMut(&str)) -> Result<BuildOutcome, TemplateError> {
     let plan = BuildPlan::resolve(options, &store.packages)?;
     let templates = &store.templates;
     std::fs::create_dir_all(templates).map_err(TemplateError::io(templates))?;
@@ -43,7 +41,7 @@ pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dy
                 if options.prune {
                     store.prune_locked(progress)?;
                 }
-                return Ok(TemplateBuild { path: template.image_path(), built: false });
+                return Ok(BuildOutcome { path: template.image_path(), built: false });
             }
             Ok(Some(template)) => progress(&format!("Template {} is out of date: building a new one", template.manifest.version)),
             Ok(None) => {}
@@ -82,7 +80,7 @@ pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dy
     if options.prune {
         store.prune_locked(steps.sink())?;
     }
-    Ok(TemplateBuild { path: image, built: true })
+    Ok(BuildOutcome { path: image, built: true })
 }
 
 fn check_prerequisites(plan: &BuildPlan, templates: &Path) -> Result<(), TemplateError> {
@@ -112,7 +110,7 @@ fn publish(
     packages: Vec<PackageVersion>,
     inputs_digest: String,
 ) -> Result<std::path::PathBuf, TemplateError> {
-    let now = timestamp::now();
+    let now = chrono::Utc::now();
     let version = new_version_name(templates, &plan.suite, &now);
     let manifest = TemplateManifest {
         version: version.clone(),
@@ -123,15 +121,15 @@ fn publish(
         image_sha256: sha256_file(&staging.join(IMAGE_FILE))?,
         boot,
         packages,
-        built_at: timestamp::format(&now),
+        built_at: manifest::timestamp(&now),
         inputs_digest,
     };
     let manifest_path = staging.join(MANIFEST_FILE);
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| TemplateError::Corrupt { path: manifest_path.clone(), reason: e.to_string() })?;
-    crate::host::atomic::write_atomic(&manifest_path, &json, 0o644).map_err(TemplateError::io(&manifest_path))?;
+    std::fs::write(&manifest_path, json).map_err(TemplateError::io(&manifest_path))?;
     make_world_readable(staging)?;
-    for name in [IMAGE_FILE, KERNEL_FILE, INITRD_FILE] {
+    for name in [MANIFEST_FILE, IMAGE_FILE, KERNEL_FILE, INITRD_FILE] {
         let path = staging.join(name);
         if path.exists() {
             std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(TemplateError::io(&path))?;
@@ -148,12 +146,17 @@ fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::paths::HostPaths;
-    use crate::provider::libvirt::template::manifest::{BootMode, Firmware, Template};
-    use crate::provider::{ErrorCode, ProviderError};
+    use crate::manifest::{BootMode, Firmware, Template};
+    use crate::{Accelerator, StoreLayout};
 
-    fn store_at(paths: &HostPaths) -> TemplateStore {
-        TemplateStore::new(paths, crate::provider::libvirt::profile::Accelerator::detect(paths))
+    fn store_at(root: &Path) -> TemplateStore {
+        let layout = StoreLayout {
+            templates: root.join("templates"),
+            packages: root.join("template-packages"),
+            vms: root.join("vms"),
+            create_marker: root.join("provisioning.lock"),
+        };
+        TemplateStore::new(layout, Accelerator::detect(Path::new("/")))
     }
 
     /// A build that got past the up-to-date check stops at its prerequisites:
@@ -169,8 +172,8 @@ mod tests {
     }
 
     /// A store whose current version was built from `options` (as far as the digest tells).
-    fn store_with_current(root: &Path, options: &TemplateOptions) -> (TemplateStore, std::path::PathBuf) {
-        let store = store_at(&HostPaths::with_root(root));
+    fn store_with_current(root: &Path, options: &BuildOptions) -> (TemplateStore, std::path::PathBuf) {
+        let store = store_at(root);
         let plan = BuildPlan::resolve(options, &store.packages).unwrap();
         let dir = store.templates.join("bookworm-20250101T000000Z");
         std::fs::create_dir_all(&dir).unwrap();
@@ -195,14 +198,14 @@ mod tests {
     #[test]
     fn keeps_an_up_to_date_template_until_a_package_is_added() {
         let root = tempfile::tempdir().unwrap();
-        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let options = BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, dir) = store_with_current(root.path(), &options);
         let stale = store.templates.join(format!(".build-{}", testkit::dead_pid()));
         std::fs::create_dir_all(stale.join("rootfs/etc")).unwrap();
 
         let mut lines = Vec::new();
         let kept = build(&store, &options, &mut |l: &str| lines.push(l.to_string())).unwrap();
-        assert_eq!(kept, TemplateBuild { path: dir.join(IMAGE_FILE), built: false });
+        assert_eq!(kept, BuildOutcome { path: dir.join(IMAGE_FILE), built: false });
         assert!(lines.iter().any(|l| l.contains("is up to date")), "{lines:?}");
         assert!(!stale.exists(), "the dead build's staging directory was removed first");
 
@@ -221,43 +224,43 @@ mod tests {
     #[test]
     fn force_rebuilds_an_up_to_date_template() {
         let root = tempfile::tempdir().unwrap();
-        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let options = BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, _) = store_with_current(root.path(), &options);
-        let forced = TemplateOptions { force: true, ..options };
+        let forced = BuildOptions { force: true, ..options };
         assert!(stopped_at_prerequisites(&build(&store, &forced, &mut |_| {}).unwrap_err()));
     }
 
     #[test]
     fn one_builder_at_a_time() {
         let root = tempfile::tempdir().unwrap();
-        let store = store_at(&HostPaths::with_root(root.path()));
+        let store = store_at(root.path());
         std::fs::create_dir_all(&store.templates).unwrap();
         let _held = BuildLock::acquire(&store.templates).unwrap();
-        let err = ProviderError::from(build(&store, &TemplateOptions::default(), &mut |_| {}).unwrap_err());
-        assert_eq!(err.code, ErrorCode::Conflict, "{err}");
+        let err = build(&store, &BuildOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, TemplateError::Busy(_)), "{err}");
     }
 
     #[test]
     fn a_bad_source_fails_before_anything_is_touched() {
         let root = tempfile::tempdir().unwrap();
-        let store = store_at(&HostPaths::with_root(root.path()));
-        let options = TemplateOptions { source: Some("tarball:/x".into()), ..Default::default() };
-        let err = ProviderError::from(build(&store, &options, &mut |_| {}).unwrap_err());
-        assert_eq!(err.code, ErrorCode::InvalidSpec);
-        assert!(err.message.starts_with("bad template source \"tarball:/x\""), "{err}");
+        let store = store_at(root.path());
+        let options = BuildOptions { source: Some("tarball:/x".into()), ..Default::default() };
+        let err = build(&store, &options, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, TemplateError::BadSource(_)), "{err}");
+        assert!(err.to_string().starts_with("bad template source \"tarball:/x\""), "{err}");
         assert!(!store.templates.exists());
     }
 
     #[test]
     fn prune_after_keeping() {
         let root = tempfile::tempdir().unwrap();
-        let options = TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        let options = BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, current) = store_with_current(root.path(), &options);
         let old = store.templates.join("bookworm-20240101T000000Z");
         std::fs::create_dir_all(&old).unwrap();
         std::fs::copy(current.join(MANIFEST_FILE), old.join(MANIFEST_FILE)).unwrap();
         let mut lines = Vec::new();
-        let kept = build(&store, &TemplateOptions { prune: true, ..options }, &mut |l: &str| lines.push(l.to_string())).unwrap();
+        let kept = build(&store, &BuildOptions { prune: true, ..options }, &mut |l: &str| lines.push(l.to_string())).unwrap();
         assert!(!kept.built);
         assert!(!old.exists() && current.exists());
         assert!(lines.iter().any(|l| l.starts_with("Removed unused template")), "{lines:?}");

@@ -4,7 +4,7 @@
 
 use super::checksum::{hex, sha256_file, Checksum};
 use super::error::TemplateError;
-use crate::provider::TemplateOptions;
+use super::BuildOptions;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -43,7 +43,7 @@ pub struct BuildPlan {
 
 impl BuildPlan {
     /// Validates the options and hashes every extra package.
-    pub fn resolve(options: &TemplateOptions, packages_dir: &Path) -> Result<Self, TemplateError> {
+    pub fn resolve(options: &BuildOptions, packages_dir: &Path) -> Result<Self, TemplateError> {
         let suite = options.suite.clone().unwrap_or_else(|| DEFAULT_SUITE.to_string());
         let suite_ok = suite.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
             && suite.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
@@ -129,13 +129,13 @@ fn extra_debs(dir: &Path) -> Result<Vec<ExtraDeb>, TemplateError> {
 mod tests {
     use super::*;
 
-    fn options(source: Option<&str>) -> TemplateOptions {
-        TemplateOptions { source: source.map(String::from), ..TemplateOptions::default() }
+    fn options(source: Option<&str>) -> BuildOptions {
+        BuildOptions { source: source.map(String::from), ..BuildOptions::default() }
     }
 
     #[test]
     fn defaults() {
-        let plan = BuildPlan::resolve(&TemplateOptions::default(), Path::new("/nonexistent")).unwrap();
+        let plan = BuildPlan::resolve(&BuildOptions::default(), Path::new("/nonexistent")).unwrap();
         assert_eq!(plan.source, Source::Debootstrap { mirror: DEFAULT_MIRROR.into() });
         assert_eq!(plan.suite, "bookworm");
         assert_eq!(plan.source_label(), "debootstrap");
@@ -161,34 +161,34 @@ mod tests {
     #[test]
     fn rejects_bad_mirror_suite_and_checksum() {
         let none = Path::new("/nonexistent");
-        let bad_mirror = TemplateOptions { mirror: Some("deb.debian.org".into()), ..TemplateOptions::default() };
+        let bad_mirror = BuildOptions { mirror: Some("deb.debian.org".into()), ..BuildOptions::default() };
         assert!(matches!(BuildPlan::resolve(&bad_mirror, none), Err(TemplateError::MirrorUnreachable(_))));
-        let bad_suite = TemplateOptions { suite: Some("../etc".into()), ..TemplateOptions::default() };
+        let bad_suite = BuildOptions { suite: Some("../etc".into()), ..BuildOptions::default() };
         assert!(matches!(BuildPlan::resolve(&bad_suite, none), Err(TemplateError::BadSource(_))));
-        let bad_sum = TemplateOptions { checksum: Some("abc".into()), ..TemplateOptions::default() };
+        let bad_sum = BuildOptions { checksum: Some("abc".into()), ..BuildOptions::default() };
         assert!(matches!(BuildPlan::resolve(&bad_sum, none), Err(TemplateError::BadChecksum(_))));
     }
 
     #[test]
     fn digest_follows_every_input() {
         let dir = tempfile::tempdir().unwrap();
-        let digest = |options: &TemplateOptions| BuildPlan::resolve(options, dir.path()).unwrap().inputs_digest(&["a", "b"]);
-        let base = digest(&TemplateOptions::default());
-        assert_eq!(base, digest(&TemplateOptions { force: true, prune: true, ..TemplateOptions::default() }));
-        assert_eq!(base, digest(&TemplateOptions { mirror: Some(format!("{DEFAULT_MIRROR}/")), ..TemplateOptions::default() }));
-        assert_ne!(base, digest(&TemplateOptions { suite: Some("trixie".into()), ..TemplateOptions::default() }));
-        assert_ne!(base, digest(&TemplateOptions { mirror: Some("http://m/debian".into()), ..TemplateOptions::default() }));
-        let plan = BuildPlan::resolve(&TemplateOptions::default(), dir.path()).unwrap();
+        let digest = |options: &BuildOptions| BuildPlan::resolve(options, dir.path()).unwrap().inputs_digest(&["a", "b"]);
+        let base = digest(&BuildOptions::default());
+        assert_eq!(base, digest(&BuildOptions { force: true, prune: true, ..BuildOptions::default() }));
+        assert_eq!(base, digest(&BuildOptions { mirror: Some(format!("{DEFAULT_MIRROR}/")), ..BuildOptions::default() }));
+        assert_ne!(base, digest(&BuildOptions { suite: Some("trixie".into()), ..BuildOptions::default() }));
+        assert_ne!(base, digest(&BuildOptions { mirror: Some("http://m/debian".into()), ..BuildOptions::default() }));
+        let plan = BuildPlan::resolve(&BuildOptions::default(), dir.path()).unwrap();
         assert_ne!(base, plan.inputs_digest(&["a"]));
 
         std::fs::write(dir.path().join("libpam-web3.deb"), "v1").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
-        let with_deb = digest(&TemplateOptions::default());
+        let with_deb = digest(&BuildOptions::default());
         assert_ne!(base, with_deb);
         std::fs::write(dir.path().join("libpam-web3.deb"), "v2").unwrap();
-        assert_ne!(with_deb, digest(&TemplateOptions::default()));
+        assert_ne!(with_deb, digest(&BuildOptions::default()));
         std::fs::remove_file(dir.path().join("libpam-web3.deb")).unwrap();
         std::fs::write(dir.path().join("other.deb"), "v1").unwrap();
-        assert_ne!(with_deb, digest(&TemplateOptions::default()), "the file name counts too");
+        assert_ne!(with_deb, digest(&BuildOptions::default()), "the file name counts too");
     }
 }

@@ -12,10 +12,10 @@ use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use sys::die_with_parent;
 
 /// The build log: every tool's output, kept after a failure.
 pub struct BuildLog {
@@ -51,18 +51,6 @@ pub fn isolated(program: impl AsRef<OsStr>, proc_at: Option<&Path>) -> Command {
     }
     cmd.arg("--").arg(program);
     cmd
-}
-
-fn die_with_parent(cmd: &mut Command) {
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
 }
 
 fn spawn_failed(step: &str, cmd: &Command, e: std::io::Error) -> TemplateError {

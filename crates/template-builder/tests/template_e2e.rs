@@ -2,13 +2,11 @@
 //! each, so they are ignored by a plain `cargo test`; the real-VM stage
 //! (`scripts/e2e-libvirt.sh`) runs them:
 //!
-//! `cargo test -p blockhost-provisioner --test template_e2e -- --ignored --nocapture --test-threads=1`
+//! `cargo test -p blockhost-template-builder --test template_e2e -- --ignored --nocapture --test-threads=1`
 
 mod template_support;
 
-use provisioner::host::paths::HostPaths;
-use provisioner::provider::libvirt::template::manifest::{BootMode, Template};
-use provisioner::provider::{ErrorCode, TemplateOptions};
+use template_builder::{BootMode, BuildOptions, Template, TemplateError};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,6 +22,11 @@ fn prerequisites_met() -> bool {
         && testkit::require(testkit::on_path("debootstrap"), "debootstrap is not installed")
 }
 
+/// The mirror or a download could not be reached (the provider's `unavailable`).
+fn unavailable(err: &TemplateError) -> bool {
+    matches!(err, TemplateError::MirrorUnreachable(_) | TemplateError::Download { .. })
+}
+
 /// Runs `debugfs -R <request>` on an ext4 image.
 fn debugfs(raw: &Path, request: &str) -> String {
     let out = Command::new("debugfs").args(["-R", request]).arg(raw).output().unwrap();
@@ -37,15 +40,14 @@ fn real_build_from_the_mirror() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let paths = HostPaths::with_root(root.path());
-    let packages = paths.state_dir().join("template-packages");
+    let packages = layout(root.path()).packages;
     std::fs::create_dir_all(&packages).unwrap();
     build_probe_deb(&packages, "1.0");
-    let store = store_at(&paths);
+    let store = store_at(root.path());
 
     let started = Instant::now();
     let mut progress = |line: &str| eprintln!("{:>6.1}s {line}", started.elapsed().as_secs_f64());
-    let build = store.build(&TemplateOptions::default(), &mut progress).unwrap();
+    let build = store.build(&BuildOptions::default(), &mut progress).unwrap();
     eprintln!("first build: {:.0} s", started.elapsed().as_secs_f64());
     assert!(build.built);
 
@@ -86,13 +88,13 @@ fn real_build_from_the_mirror() {
     std::fs::remove_file(&raw).unwrap();
 
     // Same inputs: kept. A new package version: out of date.
-    let again = store.build(&TemplateOptions::default(), &mut progress).unwrap();
+    let again = store.build(&BuildOptions::default(), &mut progress).unwrap();
     assert_eq!((again.built, &again.path), (false, &build.path));
     std::fs::write(packages.join("extra.deb"), "not really a package").unwrap();
     let err = store
-        .build(&TemplateOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..TemplateOptions::default() }, &mut progress)
+        .build(&BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..BuildOptions::default() }, &mut progress)
         .unwrap_err();
-    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert!(unavailable(&err), "{err}");
     assert_eq!(store.current().unwrap().unwrap().dir, dir, "a failed build leaves current alone");
 }
 
@@ -101,19 +103,19 @@ fn real_build_from_the_mirror() {
 fn sigkill_mid_debootstrap_keeps_current() {
     // The build this test kills: the same test in a child process.
     if let Some(root) = std::env::var_os(DRIVER_ROOT) {
-        let store = store_at(&HostPaths::with_root(root));
+        let store = store_at(Path::new(&root));
         let mut progress = |line: &str| println!("{line}");
-        store.build(&TemplateOptions { force: true, ..TemplateOptions::default() }, &mut progress).unwrap();
+        store.build(&BuildOptions { force: true, ..BuildOptions::default() }, &mut progress).unwrap();
         return;
     }
     if !prerequisites_met() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let paths = HostPaths::with_root(root.path());
-    let previous = fake_version(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z", "old");
-    make_current(&paths.state_dir().join("templates"), "bookworm-20250101T000000Z");
-    let store = store_at(&paths);
+    let templates = layout(root.path()).templates;
+    let previous = fake_version(&templates, "bookworm-20250101T000000Z", "old");
+    make_current(&templates, "bookworm-20250101T000000Z");
+    let store = store_at(root.path());
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "sigkill_mid_debootstrap_keeps_current", "--ignored", "--nocapture", "--test-threads=1"])
@@ -138,7 +140,7 @@ fn sigkill_mid_debootstrap_keeps_current() {
         }
     }
     assert!(in_debootstrap.is_some(), "the build never reached debootstrap");
-    let staging = paths.state_dir().join(format!("templates/.build-{pid}"));
+    let staging = templates.join(format!(".build-{pid}"));
     assert!(staging.join("rootfs").is_dir(), "debootstrap was writing into {}", staging.display());
     child.kill().unwrap();
     child.wait().unwrap();
@@ -159,9 +161,9 @@ fn sigkill_mid_debootstrap_keeps_current() {
 
     // The next build removes it before anything else (and here fails fast on a dead mirror).
     let mut seen = Vec::new();
-    let dead_mirror = TemplateOptions { force: true, mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..TemplateOptions::default() };
+    let dead_mirror = BuildOptions { force: true, mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..BuildOptions::default() };
     let err = store.build(&dead_mirror, &mut |l: &str| seen.push(l.to_string())).unwrap_err();
-    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert!(unavailable(&err), "{err}");
     assert!(!staging.exists(), "stale staging removed");
     assert!(seen.iter().any(|l| l.contains("interrupted build") && l.contains(&format!(".build-{pid}"))), "{seen:?}");
     assert_eq!(store.current().unwrap().unwrap().dir, previous);

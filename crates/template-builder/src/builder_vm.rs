@@ -5,7 +5,7 @@
 
 use super::builder_seed::{OK, SEALED};
 use super::error::TemplateError;
-use super::super::profile::Accelerator;
+use super::accelerator::Accelerator;
 use super::manifest::{BootMode, BootProfile};
 use super::run::bounded;
 use std::path::Path;
@@ -91,7 +91,7 @@ fn with_guest_failure(error: TemplateError, log: &str) -> TemplateError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::libvirt::template::manifest::Firmware;
+    use crate::manifest::Firmware;
 
     fn args(cmd: &Command) -> Vec<String> {
         cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()

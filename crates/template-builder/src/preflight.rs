@@ -14,8 +14,7 @@ pub const NEEDED_BYTES: u64 = 3 << 30;
 pub type Tool = (&'static str, &'static str);
 
 pub fn require_root() -> Result<(), TemplateError> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 { Ok(()) } else { Err(TemplateError::NotRoot) }
+    if rustix::process::geteuid().is_root() { Ok(()) } else { Err(TemplateError::NotRoot) }
 }
 
 /// The first tool not found in `search_path` (a `PATH`-style list).
@@ -42,15 +41,7 @@ pub fn require_free_space(dir: &Path, needed: u64) -> Result<(), TemplateError> 
 }
 
 fn free_bytes(dir: &Path) -> Result<u64, TemplateError> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| TemplateError::Corrupt { path: dir.to_path_buf(), reason: "NUL byte in path".into() })?;
-    // SAFETY: statvfs is plain old data; zeroed is a valid initial value.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c_path is NUL-terminated and stat is a valid, writable statvfs.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(TemplateError::io(dir)(std::io::Error::last_os_error()));
-    }
+    let stat = rustix::fs::statvfs(dir).map_err(|e| TemplateError::io(dir)(e.into()))?;
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 

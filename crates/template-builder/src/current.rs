@@ -3,7 +3,7 @@
 //! of that symlink.
 
 use super::error::TemplateError;
-use super::manifest::{BootMode, BootProfile, Firmware, Template, TemplateManifest};
+use super::manifest::{self, BootMode, BootProfile, Firmware, Template, TemplateManifest};
 use std::path::{Path, PathBuf};
 
 pub const CURRENT_LINK: &str = "current";
@@ -44,7 +44,7 @@ fn legacy(templates: &Path) -> Result<Option<Template>, TemplateError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(TemplateError::io(image)(e)),
     };
-    let built_at = meta.modified().map(chrono::DateTime::<chrono::Utc>::from).unwrap_or_else(|_| crate::host::timestamp::now());
+    let built_at = meta.modified().map(chrono::DateTime::<chrono::Utc>::from).unwrap_or_else(|_| chrono::Utc::now());
     Ok(Some(Template {
         dir: templates.to_path_buf(),
         manifest: TemplateManifest {
@@ -57,7 +57,7 @@ fn legacy(templates: &Path) -> Result<Option<Template>, TemplateError> {
             image_sha256: String::new(),
             boot: BootProfile { mode: BootMode::Disk { firmware: Firmware::Bios }, machine: "q35".into(), cdrom_bus: "sata".into() },
             packages: Vec::new(),
-            built_at: crate::host::timestamp::format(&built_at),
+            built_at: manifest::timestamp(&built_at),
             // Never matches a build's digest: the first build replaces it with a versioned template.
             inputs_digest: String::new(),
         },

@@ -4,9 +4,9 @@
 
 use super::error::TemplateError;
 use super::tree::remove_tree;
-use crate::host::process::pid_exists;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use sys::pid_exists;
 
 const LOCK_FILE: &str = ".build.lock";
 const STAGING_PREFIX: &str = ".build-";
@@ -23,7 +23,7 @@ pub struct BuildLock {
 impl BuildLock {
     pub fn acquire(templates: &Path) -> Result<Self, TemplateError> {
         let path = templates.join(LOCK_FILE);
-        let file = crate::host::atomic::open_lock_file(&path).map_err(TemplateError::io(&path))?;
+        let file = File::options().append(true).create(true).open(&path).map_err(TemplateError::io(&path))?;
         match file.try_lock() {
             Ok(()) => Ok(Self { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(TemplateError::Busy(path)),

@@ -4,7 +4,6 @@
 //! template.
 
 use super::error::TemplateError;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
@@ -51,17 +50,10 @@ fn remove_dir_on(dir: &Path, device: u64) -> Result<(), TemplateError> {
 }
 
 fn detach(mount_point: &Path) -> Result<(), TemplateError> {
-    let c_path = std::ffi::CString::new(mount_point.as_os_str().as_bytes())
-        .map_err(|_| TemplateError::Corrupt { path: mount_point.to_path_buf(), reason: "NUL byte in path".into() })?;
-    // SAFETY: c_path is a valid NUL-terminated path; MNT_DETACH only unlinks the mount.
-    let rc = unsafe { libc::umount2(c_path.as_ptr(), libc::MNT_DETACH) };
-    if rc != 0 {
-        return Err(TemplateError::Corrupt {
-            path: mount_point.to_path_buf(),
-            reason: format!("a filesystem is mounted here and cannot be unmounted: {}", std::io::Error::last_os_error()),
-        });
-    }
-    Ok(())
+    rustix::mount::unmount(mount_point, rustix::mount::UnmountFlags::DETACH).map_err(|e| TemplateError::Corrupt {
+        path: mount_point.to_path_buf(),
+        reason: format!("a filesystem is mounted here and cannot be unmounted: {}", std::io::Error::from(e)),
+    })
 }
 
 /// Directories 0755, files 0644 (symlinks untouched), recursively.

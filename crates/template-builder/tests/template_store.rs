@@ -4,11 +4,8 @@
 
 mod template_support;
 
-use provisioner::host::paths::HostPaths;
-use provisioner::provider::libvirt::template::manifest::{BootMode, Firmware};
-use provisioner::provider::libvirt::template::TemplateStore;
-use provisioner::provider::ErrorCode;
 use std::path::{Path, PathBuf};
+use template_builder::{BootMode, Firmware, TemplateError, TemplateStore};
 use template_support::*;
 
 struct Host {
@@ -21,10 +18,10 @@ struct Host {
 
 fn host() -> Host {
     let root = tempfile::tempdir().unwrap();
-    let paths = HostPaths::with_root(root.path());
-    let templates = paths.state_dir().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    Host { store: store_at(&paths), templates, vms: paths.state_dir().join("vms"), run: paths.run_dir(), _root: root }
+    let layout = layout(root.path());
+    std::fs::create_dir_all(&layout.templates).unwrap();
+    let run = layout.create_marker.parent().unwrap().to_path_buf();
+    Host { store: store_at(root.path()), templates: layout.templates, vms: layout.vms, run, _root: root }
 }
 
 fn names(dirs: &[PathBuf]) -> Vec<String> {
@@ -64,8 +61,8 @@ fn a_broken_current_link_is_an_error_not_a_fallback() {
     std::fs::write(h.templates.join("blockhost-base.qcow2"), "qcow2").unwrap();
     make_current(&h.templates, "bookworm-gone");
     let err = h.store.current().unwrap_err();
-    assert_eq!(err.code, ErrorCode::Internal);
-    assert!(err.message.contains("current template is unusable"), "{err}");
+    assert!(matches!(err, TemplateError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("current template is unusable"), "{err}");
 }
 
 #[test]
@@ -121,7 +118,7 @@ fn an_unreadable_vm_disk_stops_pruning() {
     std::fs::create_dir_all(&h.vms).unwrap();
     std::fs::write(h.vms.join("vm-x.qcow2"), vec![0u8; 4096]).unwrap();
     let err = h.store.prune(&mut |_| {}).unwrap_err();
-    assert!(err.message.contains("not a qcow2 image"), "{err}");
+    assert!(err.to_string().contains("not a qcow2 image"), "{err}");
     assert!(h.templates.join("bookworm-20260101T000000Z").exists());
 }
 

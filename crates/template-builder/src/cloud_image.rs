@@ -3,7 +3,7 @@
 //! of a throw-away VM. Generic cloud images boot from their own disk and have
 //! an AHCI driver: disk boot, `q35`, SATA cdrom.
 
-use super::super::profile::Accelerator;
+use super::accelerator::Accelerator;
 use super::builder_seed::{debs_iso, packages_from_log, seed_iso};
 use super::builder_vm::BuilderVm;
 use super::checksum::Checksum;
@@ -179,16 +179,15 @@ pub fn customise(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::paths::HostPaths;
-    use crate::provider::libvirt::template::checksum::sha256_file;
-    use crate::provider::libvirt::template::test_http::TestServer;
+    use crate::checksum::sha256_file;
+    use crate::test_http::TestServer;
     use std::collections::HashMap;
 
     const IMAGE: &[u8] = b"pretend this is a cloud image";
 
     fn sha256(bytes: &[u8]) -> String {
         use sha2::Digest;
-        super::super::checksum::hex(&sha2::Sha256::digest(bytes))
+        crate::checksum::hex(&sha2::Sha256::digest(bytes))
     }
 
     fn server(extra: &[(&str, Vec<u8>)]) -> TestServer {
@@ -312,7 +311,7 @@ mod tests {
     #[ignore = "boots a real builder VM (QEMU, a built template, minutes): run by the real-VM stage"]
     fn builder_vm_customises_a_real_template() {
         let version_dir = std::env::var_os("BLOCKHOST_TEMPLATE_VM_TEST").expect("BLOCKHOST_TEMPLATE_VM_TEST names a template version directory");
-        let template = crate::provider::libvirt::template::manifest::Template::load(Path::new(&version_dir)).unwrap();
+        let template = crate::manifest::Template::load(Path::new(&version_dir)).unwrap();
         let work = tempfile::tempdir().unwrap();
         let image = work.path().join(IMAGE_FILE);
         std::fs::copy(template.image_path(), &image).unwrap();
@@ -331,7 +330,7 @@ mod tests {
 
         let mut log = BuildLog::create(&work.path().join("build.log")).unwrap();
         let started = std::time::Instant::now();
-        let accelerator = Accelerator::detect(&HostPaths::with_root("/"));
+        let accelerator = Accelerator::detect(Path::new("/"));
         let result = customise(&image, &template.dir, &template.manifest.boot, accelerator, &[extra], &mut log);
         eprintln!("builder VM: {:.0} s, {accelerator:?}", started.elapsed().as_secs_f64());
         let packages = result.unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(log.path()).unwrap()));

@@ -1,7 +1,5 @@
-//! What can go wrong while building, resolving or pruning templates, and the
-//! provider error code each failure maps to.
+//! What can go wrong while building, resolving or pruning templates.
 
-use crate::provider::{ErrorCode, ProviderError};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,52 +31,19 @@ pub enum TemplateError {
 }
 
 impl TemplateError {
-    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
         move |source| Self::Io { path, source }
     }
 
-    pub fn step(step: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn step(step: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::StepFailed { step: step.into(), detail: detail.into() }
-    }
-
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotRoot => ErrorCode::Auth,
-            Self::ToolMissing(..) => ErrorCode::Unsupported,
-            Self::NoSpace { .. } => ErrorCode::Capacity,
-            Self::MirrorUnreachable(_) | Self::Download { .. } => ErrorCode::Unavailable,
-            Self::BadSource(_) | Self::BadChecksum(_) | Self::ChecksumMismatch { .. } => ErrorCode::InvalidSpec,
-            Self::Busy(_) => ErrorCode::Conflict,
-            Self::Io { .. } | Self::Corrupt { .. } | Self::StepFailed { .. } => ErrorCode::Internal,
-        }
-    }
-}
-
-impl From<TemplateError> for ProviderError {
-    fn from(e: TemplateError) -> Self {
-        ProviderError::new(e.code(), e.to_string())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_follow_the_failure() {
-        let cases = [
-            (TemplateError::NotRoot, "auth"),
-            (TemplateError::ToolMissing("debootstrap", "debootstrap"), "unsupported"),
-            (TemplateError::MirrorUnreachable("x".into()), "unavailable"),
-            (TemplateError::BadSource("nope".into()), "invalid-spec"),
-            (TemplateError::Busy(PathBuf::from("/l")), "conflict"),
-            (TemplateError::NoSpace { dir: PathBuf::from("/t"), available_mib: 1, needed_mib: 2 }, "capacity"),
-        ];
-        for (error, code) in cases {
-            assert_eq!(ProviderError::from(error).code.as_str(), code);
-        }
-    }
 
     #[test]
     fn messages_are_one_line() {

@@ -2,10 +2,17 @@
 //! the boot profile a domain definition is derived from.
 
 use super::error::TemplateError;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 pub const MANIFEST_FILE: &str = "template.json";
+
+/// `YYYY-MM-DDTHH:MM:SS+00:00`, a form every reader of the VM database's
+/// timestamps accepts.
+pub fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
 
 /// How a VM built on this template boots, and which buses its kernel can see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +60,7 @@ pub struct TemplateManifest {
     pub image_sha256: String,
     pub boot: BootProfile,
     pub packages: Vec<PackageVersion>,
-    /// `+00:00` timestamp, as the VM database writes them.
+    /// When the build was published, see [`timestamp`].
     pub built_at: String,
     /// Digest of every build input (suite, mirror, package list, extra .debs);
     /// a build with the same inputs is up to date.

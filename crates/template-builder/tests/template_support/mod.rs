@@ -2,7 +2,7 @@
 //! `.deb`, and ports nobody listens on.
 #![allow(dead_code)] // each test crate uses its own subset
 
-use provisioner::provider::libvirt::template::manifest::{BootMode, BootProfile, Firmware, TemplateManifest};
+use template_builder::{Accelerator, BootMode, BootProfile, Firmware, StoreLayout, TemplateManifest, TemplateStore};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -96,8 +96,18 @@ pub fn make_current(templates: &Path, version: &str) {
     std::os::unix::fs::symlink(version, link).unwrap();
 }
 
+/// The store's places under a scratch root, where the provisioner puts them on a host.
+pub fn layout(root: &Path) -> StoreLayout {
+    let state = root.join("var/lib/blockhost");
+    StoreLayout {
+        templates: state.join("templates"),
+        packages: state.join("template-packages"),
+        vms: state.join("vms"),
+        create_marker: root.join("run/blockhost/provisioning.lock"),
+    }
+}
+
 /// The template store of a root, with the accelerator this host can run.
-pub fn store_at(paths: &provisioner::host::paths::HostPaths) -> provisioner::provider::libvirt::template::TemplateStore {
-    use provisioner::provider::libvirt::profile::Accelerator;
-    provisioner::provider::libvirt::template::TemplateStore::new(paths, Accelerator::detect(paths))
+pub fn store_at(root: &Path) -> TemplateStore {
+    TemplateStore::new(layout(root), Accelerator::detect(Path::new("/")))
 }

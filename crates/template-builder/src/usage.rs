@@ -6,6 +6,7 @@ use super::current::{current_version, version_dirs};
 use super::error::TemplateError;
 use super::qcow2::resolved_backing_file;
 use std::path::{Path, PathBuf};
+use sys::pid_exists;
 
 const MAX_CHAIN: usize = 16;
 
@@ -45,12 +46,12 @@ pub fn unused(templates: &Path, vms: &Path) -> Result<Vec<PathBuf>, TemplateErro
         .collect())
 }
 
-/// True while a VM create runs (`<run>/provisioning.lock` names a live
-/// process): it may be about to put an overlay on a template we cannot see used yet.
-pub fn create_in_progress(run_dir: &Path) -> bool {
-    let marker = run_dir.join(crate::host::provisioning_lock::LOCK_FILE);
+/// True while a VM create runs (its marker, e.g. `/run/blockhost/provisioning.lock`,
+/// names a live process): it may be about to put an overlay on a template we
+/// cannot see used yet.
+pub fn create_in_progress(marker: &Path) -> bool {
     std::fs::read_to_string(marker)
         .ok()
         .and_then(|text| text.trim().parse::<u32>().ok())
-        .is_some_and(crate::host::process::pid_exists)
+        .is_some_and(pid_exists)
 }

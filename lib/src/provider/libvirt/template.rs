@@ -1,0 +1,67 @@
+//! The template builder (crate `blockhost-template-builder`) seen from the
+//! backend: its store at this host's paths, the provider's options and outcome
+//! in its terms, and its failures as provider error codes.
+
+use crate::host::paths::HostPaths;
+use crate::host::provisioning_lock::LOCK_FILE;
+use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
+use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, TemplateStore};
+
+/// The store under `<state>/templates`, pruning around the VM disks in
+/// `<state>/vms` and never while a create holds the provisioning lock.
+pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
+    let state = paths.state_dir();
+    let layout = StoreLayout {
+        templates: state.join("templates"),
+        packages: state.join("template-packages"),
+        vms: state.join("vms"),
+        create_marker: paths.run_dir().join(LOCK_FILE),
+    };
+    TemplateStore::new(layout, accelerator)
+}
+
+pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
+    let TemplateOptions { force, source, suite, mirror, checksum, prune } = options.clone();
+    let outcome = store.build(&BuildOptions { force, source, suite, mirror, checksum, prune }, progress)?;
+    Ok(TemplateBuild { path: outcome.path, built: outcome.built })
+}
+
+impl From<TemplateError> for ProviderError {
+    fn from(e: TemplateError) -> Self {
+        ProviderError::new(code(&e), e.to_string())
+    }
+}
+
+fn code(e: &TemplateError) -> ErrorCode {
+    match e {
+        TemplateError::NotRoot => ErrorCode::Auth,
+        TemplateError::ToolMissing(..) => ErrorCode::Unsupported,
+        TemplateError::NoSpace { .. } => ErrorCode::Capacity,
+        TemplateError::MirrorUnreachable(_) | TemplateError::Download { .. } => ErrorCode::Unavailable,
+        TemplateError::BadSource(_) | TemplateError::BadChecksum(_) | TemplateError::ChecksumMismatch { .. } => ErrorCode::InvalidSpec,
+        TemplateError::Busy(_) => ErrorCode::Conflict,
+        TemplateError::Io { .. } | TemplateError::Corrupt { .. } | TemplateError::StepFailed { .. } => ErrorCode::Internal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn codes_follow_the_failure() {
+        let cases = [
+            (TemplateError::NotRoot, "auth"),
+            (TemplateError::ToolMissing("debootstrap", "debootstrap"), "unsupported"),
+            (TemplateError::MirrorUnreachable("x".into()), "unavailable"),
+            (TemplateError::BadSource("nope".into()), "invalid-spec"),
+            (TemplateError::Busy(PathBuf::from("/l")), "conflict"),
+            (TemplateError::NoSpace { dir: PathBuf::from("/t"), available_mib: 1, needed_mib: 2 }, "capacity"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(ProviderError::from(error).code.as_str(), code);
+        }
+    }
+
+}
