@@ -1,1 +1,1 @@
-fn main() -> std::process::ExitCode { blockhost_cli::commands::guest_exec::main() }
+fn main() -> std::process::ExitCode { blockhost_cli::entry::main::<blockhost_cli::commands::guest_exec::Args>() }

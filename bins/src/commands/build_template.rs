@@ -1,10 +1,10 @@
 //! blockhost-build-template
 
-use crate::{fail, open_session, parse, stderr_progress};
+use crate::entry::{open_session, stderr_progress, Executable, Outcome};
 use clap::Parser;
 use provisioner::provider::TemplateOptions;
 use provisioner::verbs::build_template;
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::SUCCESS;
 
 pub const PROG: &str = "blockhost-build-template";
 
@@ -40,24 +40,20 @@ pub struct Args {
     pub prune: bool,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let options = TemplateOptions {
-        force: args.force,
-        source: args.source,
-        suite: args.suite,
-        mirror: args.mirror,
-        checksum: args.checksum,
-        prune: args.prune,
-    };
-    match open_session(false, false).and_then(|s| build_template::run(&s, &options, &mut stderr_progress)) {
-        Ok(build) => {
-            crate::out!("Template built successfully: {}", build.path.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(PROG, e),
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        let options = TemplateOptions {
+            force: self.force,
+            source: self.source,
+            suite: self.suite,
+            mirror: self.mirror,
+            checksum: self.checksum,
+            prune: self.prune,
+        };
+        let build = build_template::run(&open_session(false, false)?, &options, &mut stderr_progress)?;
+        crate::out!("Template built successfully: {}", build.path.display());
+        Ok(SUCCESS)
     }
 }

@@ -1,15 +1,13 @@
 //! blockhost-vm-create
 
-use crate::{open_session, parse_with, stderr_progress};
+use crate::entry::{open_session, stderr_progress, watch_signals, Executable, Failure, Outcome};
 use clap::Parser;
 use provisioner::host::cloud_init::user_data_file;
 use provisioner::host::pyjson;
-use provisioner::host::vmdb::DbError;
 use provisioner::verbs::create::{self, CreateArgs};
-use provisioner::verbs::{Interrupt, VerbError};
+use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 use serde_json::json;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-create";
 
@@ -63,67 +61,38 @@ pub struct Args {
     pub public_secret: Option<String>,
 }
 
-fn error_exit(message: &str, code: u8) -> ExitCode {
-    crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": message})));
-    crate::note!("{PROG}: {message}");
-    ExitCode::from(code)
-}
+/// The contract: usage errors are failures like any other (exit 1), and every
+/// failure is also the error JSON on stdout. SIGTERM or SIGINT undo the create
+/// and exit 128 + signal.
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+    const USAGE_EXIT: u8 = FAILURE;
 
-fn watch_signals(interrupt: &Interrupt) {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) else { return };
-    let flag = interrupt.flag();
-    std::thread::spawn(move || {
-        for signal in signals.forever() {
-            flag.store(signal, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-}
+    fn run(self) -> Outcome {
+        let content = self.cloud_init_content.as_deref().map(user_data_file::read).transpose().map_err(Failure::new)?;
+        let session = open_session(self.mock, true)?;
+        watch_signals(&session.interrupt);
+        let request = CreateArgs {
+            name: self.name,
+            owner_wallet: self.owner_wallet,
+            cpu: self.cpu,
+            memory_mib: self.memory,
+            disk_gib: self.disk,
+            apply: self.apply,
+            cloud_init_content: content,
+            nft_token_id: self.nft_token_id,
+            expiry_days: self.expiry_days.unwrap_or(u64::from(session.config.default_expiry_days)),
+            username: self.username,
+        };
+        let result = create::run(&session, &request, &session.interrupt, &mut stderr_progress)?;
+        let json = pyjson::dumps(&result.to_json());
+        crate::out!("BLOCKHOST_RESULT: {json}");
+        crate::out!("{json}");
+        Ok(SUCCESS)
+    }
 
-pub fn main() -> ExitCode {
-    let args = match parse_with::<Args>(|line| error_exit(&line, 1)) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let content = match &args.cloud_init_content {
-        None => None,
-        Some(path) => match user_data_file::read(path) {
-            Ok(text) => Some(text),
-            Err(e) => return error_exit(&e.to_string(), 1),
-        },
-    };
-    let session = match open_session(args.mock, true) {
-        Ok(session) => session,
-        Err(e) => return error_exit(&e.to_string(), 1),
-    };
-    watch_signals(&session.interrupt);
-    let request = CreateArgs {
-        name: args.name,
-        owner_wallet: args.owner_wallet,
-        cpu: args.cpu,
-        memory_mib: args.memory,
-        disk_gib: args.disk,
-        apply: args.apply,
-        cloud_init_content: content,
-        nft_token_id: args.nft_token_id,
-        expiry_days: args.expiry_days.unwrap_or(u64::from(session.config.default_expiry_days)),
-        username: args.username,
-    };
-    match create::run(&session, &request, &session.interrupt, &mut stderr_progress) {
-        Ok(result) => {
-            let json = pyjson::dumps(&result.to_json());
-            crate::out!("BLOCKHOST_RESULT: {json}");
-            crate::out!("{json}");
-            ExitCode::SUCCESS
-        }
-        Err(failure) => {
-            let code = match failure.error {
-                VerbError::Interrupted(signal) | VerbError::Db(DbError::Interrupted(signal)) => {
-                    u8::try_from(128 + signal).unwrap_or(1)
-                }
-                _ => 1,
-            };
-            error_exit(&failure.message(), code)
-        }
+    fn report(failure: &Failure) {
+        crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": failure.message})));
+        crate::note!("{PROG}: {}", failure.message);
     }
 }

@@ -1,9 +1,9 @@
 //! blockhost-vm-destroy
 
-use crate::{parse, run_printing};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
 use provisioner::verbs::destroy;
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::SUCCESS;
 
 pub const PROG: &str = "blockhost-vm-destroy";
 
@@ -15,13 +15,12 @@ pub struct Args {
     pub name: String,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    run_printing(PROG, false, |session| {
-        destroy::run(session, &args.name)?;
-        Ok(format!("VM destroyed: {}", args.name))
-    })
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        destroy::run(&open_session(false, false)?, &self.name)?;
+        crate::out!("VM destroyed: {}", self.name);
+        Ok(SUCCESS)
+    }
 }

@@ -1,9 +1,9 @@
 //! blockhost-provisioner-detect
 
-use crate::{open_session, parse};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
 use provisioner::verbs::detect;
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 
 pub const PROG: &str = "blockhost-provisioner-detect";
 
@@ -12,12 +12,11 @@ pub const PROG: &str = "blockhost-provisioner-detect";
 #[command(name = PROG, version)]
 pub struct Args {}
 
-pub fn main() -> ExitCode {
-    if let Err(code) = parse::<Args>(PROG, 2) {
-        return code;
-    }
-    match open_session(false, false) {
-        Ok(session) if detect::run(&session) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    /// The answer is the exit code; a host where no session opens has no usable platform.
+    fn run(self) -> Outcome {
+        Ok(if open_session(false, false).is_ok_and(|session| detect::run(&session)) { SUCCESS } else { FAILURE })
     }
 }

@@ -1,9 +1,9 @@
 //! blockhost-vm-gc
 
-use crate::{fail, open_session, parse, stderr_progress};
+use crate::entry::{open_session, stderr_progress, Executable, Outcome};
 use clap::Parser;
+use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 use provisioner::verbs::gc::{self, GcOptions, Item, ItemResult, Report};
-use std::process::ExitCode;
 use std::time::Duration;
 
 pub const PROG: &str = "blockhost-vm-gc";
@@ -67,23 +67,20 @@ pub fn print_report(report: &Report) {
     }
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let options = GcOptions {
-        execute: args.execute,
-        suspend_only: args.suspend_only,
-        destroy_only: args.destroy_only,
-        grace_days: args.grace_days,
-        stop_timeout: Duration::from_secs(args.stop_timeout),
-    };
-    match open_session(args.mock, false).and_then(|s| gc::run(&s, &options, &mut stderr_progress)) {
-        Ok(report) => {
-            print_report(&report);
-            if report.errors() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-        }
-        Err(e) => fail(PROG, e),
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    /// Exit 1 when a VM failed; the report says which.
+    fn run(self) -> Outcome {
+        let options = GcOptions {
+            execute: self.execute,
+            suspend_only: self.suspend_only,
+            destroy_only: self.destroy_only,
+            grace_days: self.grace_days,
+            stop_timeout: Duration::from_secs(self.stop_timeout),
+        };
+        let report = gc::run(&open_session(self.mock, false)?, &options, &mut stderr_progress)?;
+        print_report(&report);
+        Ok(if report.errors() == 0 { SUCCESS } else { FAILURE })
     }
 }

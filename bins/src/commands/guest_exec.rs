@@ -1,10 +1,9 @@
 //! blockhost-vm-guest-exec
 
-use crate::{fail, open_session, parse};
+use crate::entry::{note_bytes, open_session, out_bytes, Executable, Outcome};
 use clap::Parser;
+use provisioner::verbs::exit_code;
 use provisioner::verbs::guest_exec::{self, DEFAULT_TIMEOUT};
-use std::io::Write;
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-guest-exec";
 
@@ -19,21 +18,14 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-/// Writes the guest's output through and turns its exit code into ours.
-pub fn pass_through(output: &provisioner::provider::ExecOutput) -> ExitCode {
-    let _ = std::io::stdout().write_all(&output.stdout);
-    let _ = std::io::stderr().write_all(&output.stderr);
-    ExitCode::from(u8::try_from(output.exit_code).unwrap_or(1))
-}
+impl Executable for Args {
+    const PROG: &'static str = PROG;
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let command = args.command.join(" ");
-    match open_session(false, false).and_then(|s| guest_exec::run(&s, &args.name, &command, DEFAULT_TIMEOUT)) {
-        Ok(output) => pass_through(&output),
-        Err(e) => fail(PROG, e),
+    /// The guest's output is written through and its exit code is ours.
+    fn run(self) -> Outcome {
+        let output = guest_exec::run(&open_session(false, false)?, &self.name, &self.command.join(" "), DEFAULT_TIMEOUT)?;
+        out_bytes(&output.stdout);
+        note_bytes(&output.stderr);
+        Ok(exit_code::passed_through(output.exit_code))
     }
 }

@@ -1,9 +1,9 @@
 //! blockhost-vm-kill
 
-use crate::{parse, run_printing};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
-use provisioner::verbs::power::{self, Outcome};
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::SUCCESS;
+use provisioner::verbs::power::{self, Outcome::AlreadyThere, Outcome::Done};
 
 pub const PROG: &str = "blockhost-vm-kill";
 
@@ -15,15 +15,14 @@ pub struct Args {
     pub name: String,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    run_printing(PROG, false, |session| {
-        Ok(match power::kill(session, &args.name)? {
-            Outcome::Done => format!("VM killed: {}", args.name),
-            Outcome::AlreadyThere => format!("VM already stopped: {}", args.name),
-        })
-    })
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        match power::kill(&open_session(false, false)?, &self.name)? {
+            Done => crate::out!("VM killed: {}", self.name),
+            AlreadyThere => crate::out!("VM already stopped: {}", self.name),
+        }
+        Ok(SUCCESS)
+    }
 }

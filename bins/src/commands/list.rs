@@ -1,11 +1,11 @@
 //! blockhost-vm-list
 
-use crate::{fail, open_session, parse};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::{Parser, ValueEnum};
 use provisioner::host::pyjson;
+use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::list;
 use serde_json::Value;
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-list";
 
@@ -48,22 +48,19 @@ fn cell(value: &str) -> String {
     out
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let rows = match open_session(false, false).and_then(|s| list::run(&s)) {
-        Ok(rows) => rows,
-        Err(e) => return fail(PROG, e),
-    };
-    if args.json || args.format == Format::Json {
-        crate::out!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
-    } else {
-        crate::out!("NAME\tSTATUS\tIP\tCREATED");
-        for row in rows {
-            crate::out!("{}\t{}\t{}\t{}", cell(&row.name), cell(&row.status), cell(&row.ip), cell(&row.created));
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        let rows = list::run(&open_session(false, false)?)?;
+        if self.json || self.format == Format::Json {
+            crate::out!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
+        } else {
+            crate::out!("NAME\tSTATUS\tIP\tCREATED");
+            for row in rows {
+                crate::out!("{}\t{}\t{}\t{}", cell(&row.name), cell(&row.status), cell(&row.ip), cell(&row.created));
+            }
         }
+        Ok(SUCCESS)
     }
-    ExitCode::SUCCESS
 }

@@ -1,11 +1,11 @@
 //! blockhost-vm-metrics
 
-use crate::{fail, open_session, parse};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
 use provisioner::host::pyjson;
+use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::metrics;
 use serde_json::{Map, Value};
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-metrics";
 
@@ -21,25 +21,16 @@ pub struct Args {
     pub all: bool,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let session = match open_session(false, false) {
-        Ok(session) => session,
-        Err(e) => return fail(PROG, e),
-    };
-    let json = match args.name {
-        Some(name) => metrics::one(&session, &name).map(|m| m.to_json()),
-        None => metrics::all(&session)
-            .map(|all| Value::Object(all.into_iter().map(|(n, m)| (n, m.to_json())).collect::<Map<_, _>>())),
-    };
-    match json {
-        Ok(json) => {
-            crate::out!("{}", pyjson::dumps(&json));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(PROG, e),
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        let session = open_session(false, false)?;
+        let json = match self.name {
+            Some(name) => metrics::one(&session, &name)?.to_json(),
+            None => Value::Object(metrics::all(&session)?.into_iter().map(|(n, m)| (n, m.to_json())).collect::<Map<_, _>>()),
+        };
+        crate::out!("{}", pyjson::dumps(&json));
+        Ok(SUCCESS)
     }
 }

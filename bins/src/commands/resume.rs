@@ -1,10 +1,10 @@
 //! blockhost-vm-resume
 
-use crate::{fail, open_session, parse};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
 use provisioner::host::timestamp;
+use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::resume;
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-resume";
 
@@ -25,28 +25,18 @@ pub struct Args {
     pub mock: bool,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let session = match open_session(args.mock, false) {
-        Ok(session) => session,
-        Err(e) => return fail(PROG, e),
-    };
-    let plan = match resume::plan(&session, &args.name, args.extend_days, timestamp::now()) {
-        Ok(plan) => plan,
-        Err(e) => return fail(PROG, e),
-    };
-    if args.dry_run {
-        crate::out!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
-        return ExitCode::SUCCESS;
-    }
-    match resume::run(&session, &plan) {
-        Ok(()) => {
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        let session = open_session(self.mock, false)?;
+        let plan = resume::plan(&session, &self.name, self.extend_days, timestamp::now())?;
+        if self.dry_run {
+            crate::out!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
+        } else {
+            resume::run(&session, &plan)?;
             crate::out!("VM resumed: {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
-            ExitCode::SUCCESS
         }
-        Err(e) => fail(PROG, e),
+        Ok(SUCCESS)
     }
 }

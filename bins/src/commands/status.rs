@@ -1,9 +1,9 @@
 //! blockhost-vm-status
 
-use crate::{open_session, parse_with};
+use crate::entry::{open_session, Executable, Failure, Outcome};
 use clap::Parser;
-use provisioner::verbs::status::{self, UNKNOWN};
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::SUCCESS;
+use provisioner::verbs::status::{self, Status, UNKNOWN};
 
 pub const PROG: &str = "blockhost-vm-status";
 
@@ -15,22 +15,28 @@ pub struct Args {
     pub name: String,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse_with::<Args>(|line| {
-        crate::note!("{PROG}: {line}");
-        crate::out!("{UNKNOWN}");
-        ExitCode::SUCCESS
-    }) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let status = match open_session(false, false) {
-        Ok(session) => status::run(&session, &args.name),
-        Err(e) => status::Status::unknown(e.to_string()),
-    };
-    if let Some(reason) = &status.reason {
-        crate::note!("{PROG}: {reason}");
+/// Never fails: a usage error and any doubt are `unknown`, exit 0.
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+    const USAGE_EXIT: u8 = SUCCESS;
+
+    fn run(self) -> Outcome {
+        let status = match open_session(false, false) {
+            Ok(session) => status::run(&session, &self.name),
+            Err(e) => Status::unknown(e.to_string()),
+        };
+        match status.reason {
+            Some(reason) => Err(Failure { message: reason, code: SUCCESS }),
+            None => {
+                crate::out!("{}", status.word);
+                Ok(SUCCESS)
+            }
+        }
     }
-    crate::out!("{}", status.word);
-    ExitCode::SUCCESS
+
+    /// Why on stderr, `unknown` on stdout.
+    fn report(failure: &Failure) {
+        crate::note!("{PROG}: {}", failure.message);
+        crate::out!("{UNKNOWN}");
+    }
 }

@@ -1,9 +1,9 @@
 //! blockhost-vm-stop
 
-use crate::{parse, run_printing};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
-use provisioner::verbs::power::{self, Outcome, DEFAULT_STOP_TIMEOUT_SECS};
-use std::process::ExitCode;
+use provisioner::verbs::exit_code::SUCCESS;
+use provisioner::verbs::power::{self, Outcome::AlreadyThere, Outcome::Done, DEFAULT_STOP_TIMEOUT_SECS};
 use std::time::Duration;
 
 pub const PROG: &str = "blockhost-vm-stop";
@@ -19,15 +19,14 @@ pub struct Args {
     pub timeout: u64,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    run_printing(PROG, false, |session| {
-        Ok(match power::stop(session, &args.name, Duration::from_secs(args.timeout))? {
-            Outcome::Done => format!("VM stopped: {}", args.name),
-            Outcome::AlreadyThere => format!("VM already stopped: {}", args.name),
-        })
-    })
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    fn run(self) -> Outcome {
+        match power::stop(&open_session(false, false)?, &self.name, Duration::from_secs(self.timeout))? {
+            Done => crate::out!("VM stopped: {}", self.name),
+            AlreadyThere => crate::out!("VM already stopped: {}", self.name),
+        }
+        Ok(SUCCESS)
+    }
 }

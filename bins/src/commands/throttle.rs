@@ -1,9 +1,9 @@
 //! blockhost-vm-throttle
 
-use crate::{fail, open_session, parse};
+use crate::entry::{open_session, Executable, Outcome};
 use clap::Parser;
+use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::throttle::{self, ThrottleArgs};
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-throttle";
 
@@ -36,29 +36,23 @@ pub struct Args {
     pub reset: bool,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let request = ThrottleArgs {
-        cpu_shares: args.cpu_shares,
-        cpu_quota: args.cpu_quota,
-        bandwidth_in: args.bandwidth_in,
-        bandwidth_out: args.bandwidth_out,
-        iops_read: args.iops_read,
-        iops_write: args.iops_write,
-        reset: args.reset,
-    };
-    let change = match throttle::change_from(&request) {
-        Ok(change) => change,
-        Err(e) => return fail(PROG, e),
-    };
-    match open_session(false, false).and_then(|s| throttle::run(&s, &args.name, &change)) {
-        Ok(()) => {
-            throttle::describe(&change).iter().for_each(|line| crate::out!("{line}"));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(PROG, e),
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    /// The limits are checked before the session is opened: no option, or one out of range, is exit 1.
+    fn run(self) -> Outcome {
+        let request = ThrottleArgs {
+            cpu_shares: self.cpu_shares,
+            cpu_quota: self.cpu_quota,
+            bandwidth_in: self.bandwidth_in,
+            bandwidth_out: self.bandwidth_out,
+            iops_read: self.iops_read,
+            iops_write: self.iops_write,
+            reset: self.reset,
+        };
+        let change = throttle::change_from(&request)?;
+        throttle::run(&open_session(false, false)?, &self.name, &change)?;
+        throttle::describe(&change).iter().for_each(|line| crate::out!("{line}"));
+        Ok(SUCCESS)
     }
 }

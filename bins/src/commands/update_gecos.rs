@@ -1,10 +1,9 @@
 //! blockhost-vm-update-gecos
 
-use crate::{fail, open_session, parse};
+use crate::entry::{note_bytes, open_session, Executable, Outcome};
 use clap::Parser;
+use provisioner::verbs::exit_code;
 use provisioner::verbs::update_gecos;
-use std::io::Write;
-use std::process::ExitCode;
 
 pub const PROG: &str = "blockhost-vm-update-gecos";
 
@@ -21,20 +20,17 @@ pub struct Args {
     pub nft_id: String,
 }
 
-pub fn main() -> ExitCode {
-    let args = match parse::<Args>(PROG, 2) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    match open_session(false, false).and_then(|s| update_gecos::run(&s, &args.name, &args.wallet, &args.nft_id)) {
-        Ok((change, output)) => {
-            let _ = std::io::stderr().write_all(&output.stdout);
-            let _ = std::io::stderr().write_all(&output.stderr);
-            if output.exit_code == 0 {
-                crate::note!("GECOS of {} on {} set to {}", change.username, args.name, change.gecos);
-            }
-            ExitCode::from(u8::try_from(output.exit_code).unwrap_or(1))
+impl Executable for Args {
+    const PROG: &'static str = PROG;
+
+    /// Nothing on stdout: the guest command's output goes to stderr and its exit code is ours.
+    fn run(self) -> Outcome {
+        let (change, output) = update_gecos::run(&open_session(false, false)?, &self.name, &self.wallet, &self.nft_id)?;
+        note_bytes(&output.stdout);
+        note_bytes(&output.stderr);
+        if output.exit_code == 0 {
+            crate::note!("GECOS of {} on {} set to {}", change.username, self.name, change.gecos);
         }
-        Err(e) => fail(PROG, e),
+        Ok(exit_code::passed_through(output.exit_code))
     }
 }

@@ -6,6 +6,7 @@ pub mod build_template;
 pub mod create;
 pub mod destroy;
 pub mod detect;
+pub mod exit_code;
 pub mod gc;
 pub mod guest_exec;
 pub mod list;
