@@ -12,7 +12,7 @@
 //! The crate knows nothing of the provisioner library: the caller says where
 //! the store lives ([`StoreLayout`]) and maps [`TemplateError`] to its own
 //! error codes.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod accelerator;
 mod build;
