@@ -1,17 +1,17 @@
 //! The machine's shared state: configuration, the VM database, address pools,
 //! locks and cloud-init documents.
 
-pub mod atomic;
+pub(crate) mod atomic;
 pub mod cloud_init;
 pub mod config;
-pub mod metrics_cache;
-pub mod names;
+pub(crate) mod metrics_cache;
+pub(crate) mod names;
 pub mod paths;
-pub mod pools;
-pub mod process;
-pub mod provisioning_lock;
+pub(crate) mod pools;
+pub(crate) mod process;
+pub(crate) mod provisioning_lock;
 pub mod root_agent;
 pub mod pyjson;
-pub mod shared_dir;
+pub(crate) mod shared_dir;
 pub mod timestamp;
 pub mod vmdb;

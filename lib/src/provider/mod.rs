@@ -7,8 +7,8 @@ mod capabilities;
 mod error;
 pub mod faults;
 #[cfg(feature = "libvirt")]
-pub mod libvirt;
-pub mod mock;
+pub(crate) mod libvirt;
+pub(crate) mod mock;
 pub mod module;
 mod recovery;
 pub mod registry;
