@@ -22,6 +22,7 @@ pub struct DomainPlan<'a> {
     pub template: &'a Template,
     pub overlay: &'a Path,
     pub seed_iso: &'a Path,
+    /// Where the serial console's output is also logged (the console itself is a pty).
     pub console_log: &'a Path,
     pub nic: Option<&'a NicSpec>,
     /// Identifies the spec the domain was defined from (see [`fingerprint`]).
@@ -99,7 +100,9 @@ impl DomainPlan<'_> {
             );
         }
         let _ = writeln!(x, "    <channel type='unix'><target type='virtio' name='{GUEST_AGENT_CHANNEL}'/></channel>");
-        let _ = writeln!(x, "    <serial type='file'><source path='{}'/><target port='0'/></serial>", path(self.console_log));
+        // A pty for `virsh console`, its output also appended to the log (written by
+        // virtlogd where libvirt uses it, else by QEMU after DAC relabelling).
+        let _ = writeln!(x, "    <serial type='pty'><log file='{}' append='on'/><target port='0'/></serial>", path(self.console_log));
         x.push_str("    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>\n");
         x.push_str("    <memballoon model='virtio'><stats period='5'/></memballoon>\n");
         x.push_str("  </devices>\n</domain>\n");
@@ -242,13 +245,34 @@ mod tests {
             "<source bridge='br0'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/><port isolated='yes'/>",
             "name='org.qemu.guest_agent.0'",
             "<rng model='virtio'>",
-            "<serial type='file'><source path='/var/lib/blockhost/vms/vm-1.console.log'/>",
+            "<serial type='pty'><log file='/var/lib/blockhost/vms/vm-1.console.log' append='on'/><target port='0'/></serial>",
             "<memory unit='MiB'>1024</memory>",
             "<vcpu>2</vcpu>",
         ] {
             assert!(xml.contains(needle), "missing {needle} in\n{xml}");
         }
         assert!(roxmltree::Document::parse(&xml).is_ok());
+    }
+
+    /// libvirt's own parser and schema (the in-process test driver) accept the
+    /// definition, and the console stays a pty logged to the file.
+    #[test]
+    fn the_test_driver_defines_it_with_a_logged_pty_console() {
+        let t = template(BootMode::Disk { firmware: Firmware::Bios }, "pc", "ide");
+        let n = nic();
+        let xml = plan(&t, Accelerator::Tcg { tb_cache_mib: 256 }, Some(&n)).to_xml();
+        let conn = virt::connect::Connect::open(Some("test:///default")).unwrap();
+        let domain = conn.define_domain_xml_flags(&xml, virt::sys::VIR_DOMAIN_DEFINE_VALIDATE).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        let back = domain.xml_desc(0).unwrap();
+        let doc = roxmltree::Document::parse(&back).unwrap();
+        let serial = doc.descendants().find(|n| n.has_tag_name("serial")).expect("a serial device");
+        assert_eq!(serial.attribute("type"), Some("pty"), "{back}");
+        let log = serial.children().find(|n| n.has_tag_name("log")).expect("a console log");
+        assert_eq!(log.attribute("file"), Some("/var/lib/blockhost/vms/vm-1.console.log"));
+        assert_eq!(log.attribute("append"), Some("on"));
+        let console = doc.descendants().find(|n| n.has_tag_name("console")).expect("the serial port as console");
+        assert_eq!(console.attribute("type"), Some("pty"), "{back}");
+        domain.undefine().unwrap();
     }
 
     #[test]
