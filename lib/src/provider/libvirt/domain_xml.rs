@@ -24,6 +24,8 @@ pub struct DomainPlan<'a> {
     pub seed_iso: &'a Path,
     /// Where the serial console's output is also logged (the console itself is a pty).
     pub console_log: &'a Path,
+    /// The overlay's storage takes `O_DIRECT`: no host page cache, native AIO.
+    pub direct_io: bool,
     pub nic: Option<&'a NicSpec>,
     /// Identifies the spec the domain was defined from (see [`fingerprint`]).
     pub fingerprint: &'a str,
@@ -85,9 +87,11 @@ impl DomainPlan<'_> {
         x.push_str("  <clock offset='utc'/>\n");
         x.push_str("  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>restart</on_reboot>\n  <on_crash>destroy</on_crash>\n");
         x.push_str("  <devices>\n");
+        // Native AIO needs O_DIRECT; without it QEMU's defaults (writeback, threads) stay.
+        let io = if self.direct_io { " cache='none' io='native'" } else { "" };
         let _ = writeln!(
             x,
-            "    <disk type='file' device='disk'><driver name='qemu' type='qcow2' discard='unmap'/><source file='{}'/><target dev='{DISK_TARGET}' bus='virtio'/></disk>",
+            "    <disk type='file' device='disk'><driver name='qemu' type='qcow2'{io} discard='unmap'/><source file='{}'/><target dev='{DISK_TARGET}' bus='virtio'/></disk>",
             path(self.overlay)
         );
         x.push_str(&self.cdrom_xml(&boot.cdrom_bus));
@@ -224,6 +228,7 @@ mod tests {
             overlay: Path::new("/var/lib/blockhost/vms/vm-1.qcow2"),
             seed_iso: Path::new("/var/lib/blockhost/cloud-init/vm-1/cidata.iso"),
             console_log: Path::new("/var/lib/blockhost/vms/vm-1.console.log"),
+            direct_io: true,
             nic,
             fingerprint: "abc123",
         }
@@ -240,7 +245,7 @@ mod tests {
             "machine='pc'",
             "<kernel>/var/lib/blockhost/templates/bookworm-1/vmlinuz</kernel>",
             "<initrd>/var/lib/blockhost/templates/bookworm-1/initrd.img</initrd>",
-            "<target dev='vda' bus='virtio'/>",
+            "<driver name='qemu' type='qcow2' cache='none' io='native' discard='unmap'/><source file='/var/lib/blockhost/vms/vm-1.qcow2'/><target dev='vda' bus='virtio'/>",
             "<target dev='hdc' bus='ide'/><readonly/>",
             "<source bridge='br0'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/><port isolated='yes'/>",
             "name='org.qemu.guest_agent.0'",
@@ -284,6 +289,16 @@ mod tests {
         assert!(xml.contains("<target dev='sda' bus='sata'/>"));
         assert!(!xml.contains("<interface"), "no NIC requested");
         assert!(!xml.contains("<tcg>"));
+    }
+
+    #[test]
+    fn without_o_direct_the_overlay_keeps_qemus_default_cache() {
+        let t = template(BootMode::Disk { firmware: Firmware::Bios }, "pc", "ide");
+        let mut p = plan(&t, Accelerator::Kvm, None);
+        p.direct_io = false;
+        let xml = p.to_xml();
+        assert!(xml.contains("<driver name='qemu' type='qcow2' discard='unmap'/><source file='/var/lib/blockhost/vms/vm-1.qcow2'/>"), "{xml}");
+        assert!(!xml.contains("cache=") && !xml.contains("io='native'"), "{xml}");
     }
 
     #[test]
