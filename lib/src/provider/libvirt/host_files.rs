@@ -97,21 +97,23 @@ pub fn supports_direct_io(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// The overlay's disk driver mode: direct I/O where its storage supports it,
-/// else the host page cache with one line saying why.
-pub fn choose_direct_io(overlay: &Path, probe: impl FnOnce(&Path) -> Result<(), String>, warn: &mut dyn FnMut(&str)) -> bool {
-    let dir = overlay.parent().unwrap_or(Path::new("."));
-    match probe(dir) {
-        Ok(()) => true,
-        Err(why) => {
+/// The overlay's disk driver mode: direct I/O where its storage and its
+/// backing template's support it (QEMU opens the whole chain alike), else the
+/// host page cache with one line saying why.
+pub fn choose_direct_io(overlay: &Path, backing: &Path, probe: impl Fn(&Path) -> Result<(), String>, warn: &mut dyn FnMut(&str)) -> bool {
+    let mut dirs = vec![overlay.parent().unwrap_or(Path::new("."))];
+    dirs.extend(backing.parent().filter(|d| !dirs.contains(d)));
+    for dir in dirs {
+        if let Err(why) = probe(dir) {
             warn(&format!(
                 "warning: {} does not support O_DIRECT ({why}): the disk of {} uses the host page cache instead of cache='none' io='native'",
                 dir.display(),
                 overlay.file_stem().unwrap_or_default().to_string_lossy()
             ));
-            false
+            return false;
         }
     }
+    true
 }
 
 /// Removes a file or directory tree; absence is success.
@@ -175,7 +177,9 @@ mod tests {
         assert_eq!(supports_direct_io(dir.path()), Ok(()));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the scratch file is removed");
         let mut lines = Vec::new();
-        assert!(choose_direct_io(&dir.path().join("vm-1.qcow2"), supports_direct_io, &mut |l| lines.push(l.to_string())));
+        let backing = dir.path().join("templates/v1/disk.qcow2");
+        std::fs::create_dir_all(backing.parent().unwrap()).unwrap();
+        assert!(choose_direct_io(&dir.path().join("vm-1.qcow2"), &backing, supports_direct_io, &mut |l| lines.push(l.to_string())));
         assert!(lines.is_empty(), "{lines:?}");
     }
 
@@ -185,11 +189,21 @@ mod tests {
         let missing = dir.path().join("nowhere");
         assert!(supports_direct_io(&missing).unwrap_err().starts_with("opening with O_DIRECT: "));
         let mut lines = Vec::new();
-        let refused = |_: &Path| Err("opening with O_DIRECT: Invalid argument (os error 22)".to_string());
-        assert!(!choose_direct_io(Path::new("/dev/shm/vms/vm-1.qcow2"), refused, &mut |l| lines.push(l.to_string())));
+        // tmpfs refuses (before Linux 6.6); first the overlay's directory, then the template's.
+        let on_tmpfs = |d: &Path| if d.starts_with("/dev/shm") { Err("opening with O_DIRECT: Invalid argument (os error 22)".to_string()) } else { Ok(()) };
+        let backing = Path::new("/var/lib/blockhost/templates/v1/disk.qcow2");
+        assert!(!choose_direct_io(Path::new("/dev/shm/vms/vm-1.qcow2"), backing, on_tmpfs, &mut |l| lines.push(l.to_string())));
         assert_eq!(
             lines,
             ["warning: /dev/shm/vms does not support O_DIRECT (opening with O_DIRECT: Invalid argument (os error 22)): the disk of vm-1 uses the host page cache instead of cache='none' io='native'"]
         );
+        lines.clear();
+        let overlay = Path::new("/var/lib/blockhost/vms/vm-2.qcow2");
+        assert!(!choose_direct_io(overlay, Path::new("/dev/shm/t/disk.qcow2"), on_tmpfs, &mut |l| lines.push(l.to_string())));
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("warning: /dev/shm/t does not support O_DIRECT"), "{lines:?}");
+        lines.clear();
+        assert!(choose_direct_io(overlay, Path::new("/var/lib/blockhost/templates/v1/disk.qcow2"), on_tmpfs, &mut |l| lines.push(l.to_string())));
+        assert!(lines.is_empty());
     }
 }

@@ -114,7 +114,7 @@ impl LibvirtProvider {
             ProviderError::new(ErrorCode::InvalidSpec, "there is no VM template yet; run blockhost-build-template")
         })?;
         host_files::create_overlay(&self.paths, &files.overlay, &template.image_path(), spec.disk_gib)?;
-        let direct_io = host_files::choose_direct_io(&files.overlay, host_files::supports_direct_io, &mut |line| {
+        let direct_io = host_files::choose_direct_io(&files.overlay, &template.image_path(), host_files::supports_direct_io, &mut |line| {
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "{line}");
         });
