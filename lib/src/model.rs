@@ -178,6 +178,8 @@ pub struct TemplateOptions {
     pub checksum: Option<String>,
     /// Remove the templates that no VM uses any more (never the current one).
     pub prune: bool,
+    /// Build even without libpam-web3 among the template packages.
+    pub allow_without_libpam_web3: bool,
 }
 
 /// Where a built template landed.

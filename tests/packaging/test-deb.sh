@@ -247,6 +247,14 @@ dpkg_root -i "$deb" >/dev/null
 ! timer_enabled || fail "an upgrade re-enabled a timer the administrator disabled"
 ok "after a remove the timer is enabled again; an administrator's disable survives an upgrade"
 
+# Bytecode as importing the wizard and the root-agent action leaves it, next
+# to another package's action bytecode, which must stay.
+site=$root/usr/lib/python3/dist-packages
+actions=$root/usr/share/blockhost/root-agent-actions
+python3 -m compileall -q "$site/blockhost/provisioner_libvirt" "$actions" >/dev/null || fail "compileall"
+[ -n "$(find "$site/blockhost/provisioner_libvirt" -name '*.pyc')" ] || fail "no wizard bytecode to purge"
+ls "$actions"/__pycache__/libvirt_host.*.pyc >/dev/null || fail "no action bytecode to purge"
+: >"$actions/__pycache__/other_plugin.cpython-311.pyc"
 mkdir -p "$root/var/lib/blockhost/metrics"
 echo '{}' >"$root/var/lib/blockhost/metrics/vm1.json"
 : >"$root/var/lib/blockhost/.step-libvirt-packages"
@@ -262,6 +270,9 @@ leftovers=$(cd "$root" && find etc/systemd var/lib/systemd var/lib/dpkg/info -na
 for gone in metrics templates cloud-init template-packages .step-libvirt-packages; do
     [ ! -e "$root/var/lib/blockhost/$gone" ] || fail "purge left var/lib/blockhost/$gone"
 done
-ok "purge: nothing of the package left; VM disks kept; empty state, cache and markers removed"
+[ ! -e "$site/blockhost" ] || fail "purge left $(cd "$root" && find usr/lib/python3/dist-packages/blockhost | tr '\n' ' ')"
+[ -z "$(ls "$actions"/__pycache__/libvirt_host.* 2>/dev/null)" ] || fail "purge left the action's bytecode"
+[ -f "$actions/__pycache__/other_plugin.cpython-311.pyc" ] || fail "purge removed another package's bytecode"
+ok "purge: nothing of the package left; VM disks kept; empty state, cache and markers removed; no __pycache__ of ours"
 
 echo "test-deb: $checks checks passed"

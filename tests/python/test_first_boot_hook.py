@@ -12,9 +12,28 @@ HOOK = REPO / "packaging" / "libvirt" / "hooks" / "first-boot.sh"
 PHASES = ("packages", "libvirtd", "groups", "kvm-check")
 
 # Each stub appends its argv to $CALLS; apt-get fails with $APT_STATUS when set,
+# and, while another apt holds the dpkg lock for $LOCK_HELD_FOR seconds, fails
+# as apt does unless told to wait at least that long (-o DPkg::Lock::Timeout=N);
 # getent answers from the scratch root's etc/passwd and etc/group.
+APT_GET = r'''echo "apt-get $*" >>"$CALLS"
+if [ -n "${LOCK_HELD_FOR:-}" ]; then
+    wait=0
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -o ]; then
+            case $2 in DPkg::Lock::Timeout=*) wait=${2#*=} ;; esac
+        fi
+        shift
+    done
+    if [ "$wait" -lt "$LOCK_HELD_FOR" ]; then
+        echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)" >&2
+        exit 100
+    fi
+fi
+exit "${APT_STATUS:-0}"
+'''
+LOCK_OPTION = "-o DPkg::Lock::Timeout=600"
 STUBS = {
-    "apt-get": 'echo "apt-get $*" >>"$CALLS"\nexit "${APT_STATUS:-0}"\n',
+    "apt-get": APT_GET,
     "systemctl": 'echo "systemctl $*" >>"$CALLS"\n',
     "usermod": 'echo "usermod $*" >>"$CALLS"\n',
     "getent": 'grep "^$2:" "$BLOCKHOST_ROOT/etc/$1"\n',
@@ -59,10 +78,10 @@ def markers(hook):
 def test_first_run_does_every_phase(hook):
     proc, calls = hook()
     assert proc.returncode == 0, proc.stderr
-    assert calls[0] == "apt-get update -q"
+    assert calls[0] == "apt-get %s update -q" % LOCK_OPTION
     install = calls[1].split()
-    assert install[:5] == ["apt-get", "install", "-y", "-q", "--no-install-recommends"]
-    assert set(install[5:]) == {"qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "debootstrap"}
+    assert install[:7] == ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-install-recommends"]
+    assert set(install[7:]) == {"qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "debootstrap"}
     assert calls[2:] == ["systemctl enable libvirtd.service", "usermod -aG libvirt,libvirt-qemu blockhost"]
     assert markers(hook) == sorted(".step-libvirt-" + p for p in PHASES)
     assert "/dev/kvm is missing" in proc.stderr
@@ -87,12 +106,36 @@ def test_apt_failure_fails_and_leaves_the_marker_unset(hook):
     # the retry does the work once apt works again
     proc, calls = hook()
     assert proc.returncode == 0, proc.stderr
-    assert any(c.startswith("apt-get install") for c in calls)
+    assert any(c.startswith("apt-get %s install" % LOCK_OPTION) for c in calls)
+
+
+def test_a_held_dpkg_lock_is_waited_for(hook):
+    # apt-daily/unattended-upgrades holds the lock for two minutes: within the wait.
+    proc, calls = hook(LOCK_HELD_FOR="120")
+    assert proc.returncode == 0, proc.stderr
+    assert "Could not get lock" not in proc.stderr
+    assert ".step-libvirt-packages" in markers(hook)
+
+
+def test_the_wait_for_the_dpkg_lock_is_bounded(hook):
+    proc, calls = hook(LOCK_HELD_FOR="120", DPKG_LOCK_TIMEOUT="30")
+    assert proc.returncode != 0
+    assert "Could not get lock" in proc.stderr
+    assert "packages failed" in proc.stderr
+    assert markers(hook) == []
+    assert any(c.startswith("apt-get -o DPkg::Lock::Timeout=30 install") for c in calls), calls
+
+
+def test_a_bad_lock_timeout_falls_back_to_the_default(hook):
+    proc, calls = hook(DPKG_LOCK_TIMEOUT="soon")
+    assert proc.returncode == 0, proc.stderr
+    assert "DPKG_LOCK_TIMEOUT=soon is not a number of seconds" in proc.stderr
+    assert calls[0] == "apt-get %s update -q" % LOCK_OPTION
 
 
 def test_failed_update_alone_is_not_fatal(hook, tmp_path):
     stub = tmp_path / "stubs" / "apt-get"
-    stub.write_text('#!/bin/sh\necho "apt-get $*" >>"$CALLS"\n[ "$1" != update ]\n')
+    stub.write_text('#!/bin/sh\necho "apt-get $*" >>"$CALLS"\ncase " $* " in *" update "*) exit 100 ;; esac\n')
     proc, calls = hook()
     assert proc.returncode == 0, proc.stderr
     assert "apt-get update failed" in proc.stderr

@@ -38,6 +38,10 @@ pub struct Args {
     /// With an up-to-date template and no --force this only prunes
     #[arg(long)]
     pub prune: bool,
+    /// Build even when template-packages/ holds no libpam-web3 package: VMs
+    /// from such a template do not accept wallet logins
+    #[arg(long)]
+    pub allow_without_libpam_web3: bool,
 }
 
 impl Executable for Args {
@@ -51,6 +55,7 @@ impl Executable for Args {
             mirror: self.mirror,
             checksum: self.checksum,
             prune: self.prune,
+            allow_without_libpam_web3: self.allow_without_libpam_web3,
         };
         let build = build_template::run(&open_session(false, false)?, &options, &mut stderr_progress)?;
         crate::out!("Template built successfully: {}", build.path.display());

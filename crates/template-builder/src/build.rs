@@ -49,6 +49,9 @@ pub fn build(store: &TemplateStore, options: &BuildOptions, progress: &mut dyn F
         }
     }
 
+    if !plan.has_libpam_web3() && !options.allow_without_libpam_web3 {
+        return Err(TemplateError::NoLibpamWeb3(store.packages.clone()));
+    }
     let source_steps = match plan.source {
         Source::Debootstrap { .. } => debootstrap::STEPS,
         Source::Image(_) => cloud_image::STEPS,
@@ -226,8 +229,34 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let options = BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
         let (store, _) = store_with_current(root.path(), &options);
-        let forced = BuildOptions { force: true, ..options };
+        let forced = BuildOptions { force: true, allow_without_libpam_web3: true, ..options };
         assert!(stopped_at_prerequisites(&build(&store, &forced, &mut |_| {}).unwrap_err()));
+    }
+
+    #[test]
+    fn without_libpam_web3_a_build_stops_unless_allowed() {
+        let root = tempfile::tempdir().unwrap();
+        let store = store_at(root.path());
+        let options = BuildOptions { mirror: Some(format!("http://127.0.0.1:{}/debian", closed_port())), ..Default::default() };
+        for others in [&[][..], &["blockhost-probe_1.0_all.deb", "libpam-web3-tools_1.0_all.deb"][..]] {
+            std::fs::create_dir_all(&store.packages).unwrap();
+            for name in others {
+                std::fs::write(store.packages.join(name), "deb").unwrap();
+            }
+            let mut lines = Vec::new();
+            let err = build(&store, &options, &mut |l: &str| lines.push(l.to_string())).unwrap_err();
+            assert!(matches!(err, TemplateError::NoLibpamWeb3(_)), "{others:?}: {err}");
+            let line = err.to_string();
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.starts_with(&format!("{} holds no libpam-web3 package", store.packages.display())), "{line}");
+            assert!(line.ends_with("or pass --allow-without-libpam-web3 to build such a template anyway"), "{line}");
+            assert!(lines.is_empty(), "nothing started: {lines:?}");
+            assert!(!staging::staging_dir(&store.templates).exists());
+        }
+        let allowed = BuildOptions { allow_without_libpam_web3: true, ..options.clone() };
+        assert!(stopped_at_prerequisites(&build(&store, &allowed, &mut |_| {}).unwrap_err()));
+        std::fs::write(store.packages.join("libpam-web3_0.9.1_amd64.deb"), "deb").unwrap();
+        assert!(stopped_at_prerequisites(&build(&store, &options, &mut |_| {}).unwrap_err()));
     }
 
     #[test]

@@ -20,6 +20,12 @@ pub enum TemplateError {
     ChecksumMismatch { what: String, expected: String, actual: String },
     #[error("download of {url} failed: {reason}")]
     Download { url: String, reason: String },
+    #[error(
+        "{} holds no libpam-web3 package (libpam-web3_<version>_<arch>.deb): users could not log in to VMs with their wallet; \
+         copy it there, or pass --allow-without-libpam-web3 to build such a template anyway",
+        .0.display()
+    )]
+    NoLibpamWeb3(PathBuf),
     #[error("another template build is running (lock {} is held)", .0.display())]
     Busy(PathBuf),
     #[error("{}: {source}", .path.display())]

@@ -60,6 +60,9 @@ pub struct BuildOptions {
     pub checksum: Option<String>,
     /// Remove the templates that no VM uses any more (never the current one).
     pub prune: bool,
+    /// Build even when `template-packages/` holds no libpam-web3 package
+    /// (VMs from such a template do not accept wallet logins).
+    pub allow_without_libpam_web3: bool,
 }
 
 /// Where a build left the current template.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 pub const DEFAULT_SUITE: &str = "bookworm";
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// The package that lets users log in to a VM with their wallet.
+pub const LIBPAM_WEB3: &str = "libpam-web3";
 /// Bumped whenever the build recipe changes what ends up in a template.
 const RECIPE_REVISION: u32 = 1;
 
@@ -69,6 +71,15 @@ impl BuildPlan {
             Source::Debootstrap { mirror } => Some(mirror),
             Source::Image(_) => None,
         }
+    }
+
+    /// Whether one of the extra packages is libpam-web3, by Debian's file
+    /// naming (`<package>_<version>_<arch>.deb`).
+    pub fn has_libpam_web3(&self) -> bool {
+        self.debs.iter().any(|deb| {
+            let stem = deb.file_name.strip_suffix(".deb").unwrap_or(&deb.file_name);
+            stem.split('_').next() == Some(LIBPAM_WEB3)
+        })
     }
 
     /// SHA-256 over the recipe revision, source, suite, mirror, the package

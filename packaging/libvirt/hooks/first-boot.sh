@@ -4,7 +4,9 @@
 # Run as root by BlockHost's first-boot script, which exports STATE_DIR and
 # LOG_FILE and keeps our output in its log. Prepares the host for the
 # libvirt/KVM backend:
-#   packages   apt-get install the hypervisor, libvirt and the template builder
+#   packages   apt-get install the hypervisor, libvirt and the template builder,
+#              waiting up to $DPKG_LOCK_TIMEOUT s (default 600) for the dpkg lock
+#              that apt-daily/unattended-upgrades may hold on a fresh host
 #   libvirtd   enable (and, under systemd, start) libvirtd
 #   groups     add the blockhost user to libvirt and libvirt-qemu (those that exist)
 #   kvm-check  warn when /dev/kvm is missing (VMs would run emulated, slowly)
@@ -23,16 +25,23 @@ MARKER_DIR=$ROOT$STATE_DIR
 BLOCKHOST_USER=blockhost
 # qemu-utils: qemu-img for VM disks; debootstrap: blockhost-build-template.
 PACKAGES="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients debootstrap"
+DPKG_LOCK_TIMEOUT=${DPKG_LOCK_TIMEOUT:-600}
 
 say() { printf 'libvirt first boot: %s\n' "$*"; }
 warn() { printf 'libvirt first boot: warning: %s\n' "$*" >&2; }
 error() { printf 'libvirt first boot: error: %s\n' "$*" >&2; }
 
 phase_packages() {
+    case $DPKG_LOCK_TIMEOUT in
+        '' | *[!0-9]*)
+            warn "DPKG_LOCK_TIMEOUT=$DPKG_LOCK_TIMEOUT is not a number of seconds: waiting up to 600 s for the dpkg lock"
+            DPKG_LOCK_TIMEOUT=600
+            ;;
+    esac
     # A failed index update is not fatal: the install decides.
-    DEBIAN_FRONTEND=noninteractive apt-get update -q || warn "apt-get update failed; installing from the current package lists"
+    DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$DPKG_LOCK_TIMEOUT" update -q || warn "apt-get update failed; installing from the current package lists"
     # shellcheck disable=SC2086 # word splitting of the package list is intended
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $PACKAGES
+    DEBIAN_FRONTEND=noninteractive apt-get -o "DPkg::Lock::Timeout=$DPKG_LOCK_TIMEOUT" install -y -q --no-install-recommends $PACKAGES
 }
 
 phase_libvirtd() {

@@ -73,6 +73,49 @@ pub fn create_overlay(paths: &HostPaths, overlay: &Path, template_image: &Path, 
     share_with_qemu(overlay, qemu_gid(paths), 0o640)
 }
 
+/// Whether files in `dir` can be written with `O_DIRECT` (bypassing the page
+/// cache), as QEMU does for `cache='none'`: a scratch file is created with
+/// `O_DIRECT`, one aligned block written to it, and removed. tmpfs before
+/// Linux 6.6 and some FUSE and network filesystems refuse.
+pub fn supports_direct_io(dir: &Path) -> Result<(), String> {
+    use rustix::fs::{Mode, OFlags};
+    const BLOCK: usize = 4096;
+    let probe = dir.join(format!(".o_direct-probe-{}", std::process::id()));
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::DIRECT | OFlags::CLOEXEC;
+    let _ = rustix::fs::unlink(&probe);
+    let fd = rustix::fs::open(&probe, flags, Mode::RUSR | Mode::WUSR).map_err(|e| format!("opening with O_DIRECT: {e}"))?;
+    // An aligned block from an over-sized buffer: O_DIRECT wants the memory aligned too.
+    let buffer = vec![0u8; 2 * BLOCK];
+    let skip = (BLOCK - buffer.as_ptr() as usize % BLOCK) % BLOCK;
+    let written = rustix::io::pwrite(&fd, &buffer[skip..skip + BLOCK], 0);
+    drop(fd);
+    let _ = rustix::fs::unlink(&probe);
+    match written {
+        Ok(BLOCK) => Ok(()),
+        Ok(n) => Err(format!("a direct write of {BLOCK} bytes wrote {n}")),
+        Err(e) => Err(format!("writing with O_DIRECT: {e}")),
+    }
+}
+
+/// The overlay's disk driver mode: direct I/O where its storage and its
+/// backing template's support it (QEMU opens the whole chain alike), else the
+/// host page cache with one line saying why.
+pub fn choose_direct_io(overlay: &Path, backing: &Path, probe: impl Fn(&Path) -> Result<(), String>, warn: &mut dyn FnMut(&str)) -> bool {
+    let mut dirs = vec![overlay.parent().unwrap_or(Path::new("."))];
+    dirs.extend(backing.parent().filter(|d| !dirs.contains(d)));
+    for dir in dirs {
+        if let Err(why) = probe(dir) {
+            warn(&format!(
+                "warning: {} does not support O_DIRECT ({why}): the disk of {} uses the host page cache instead of cache='none' io='native'",
+                dir.display(),
+                overlay.file_stem().unwrap_or_default().to_string_lossy()
+            ));
+            return false;
+        }
+    }
+    true
+}
+
 /// Removes a file or directory tree; absence is success.
 pub fn remove(path: &Path) -> Result<(), ProviderError> {
     let result = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
@@ -126,5 +169,41 @@ mod tests {
         let err = create_overlay(&paths, &overlay, &dir.path().join("missing.qcow2"), 4).unwrap_err();
         assert!(matches!(err.code, ErrorCode::InvalidSpec | ErrorCode::Unsupported), "{err:?}");
         assert!(!overlay.exists());
+    }
+
+    #[test]
+    fn a_local_filesystem_takes_o_direct_and_the_probe_leaves_nothing() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        assert_eq!(supports_direct_io(dir.path()), Ok(()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the scratch file is removed");
+        let mut lines = Vec::new();
+        let backing = dir.path().join("templates/v1/disk.qcow2");
+        std::fs::create_dir_all(backing.parent().unwrap()).unwrap();
+        assert!(choose_direct_io(&dir.path().join("vm-1.qcow2"), &backing, supports_direct_io, &mut |l| lines.push(l.to_string())));
+        assert!(lines.is_empty(), "{lines:?}");
+    }
+
+    #[test]
+    fn without_o_direct_the_fallback_is_said_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nowhere");
+        assert!(supports_direct_io(&missing).unwrap_err().starts_with("opening with O_DIRECT: "));
+        let mut lines = Vec::new();
+        // tmpfs refuses (before Linux 6.6); first the overlay's directory, then the template's.
+        let on_tmpfs = |d: &Path| if d.starts_with("/dev/shm") { Err("opening with O_DIRECT: Invalid argument (os error 22)".to_string()) } else { Ok(()) };
+        let backing = Path::new("/var/lib/blockhost/templates/v1/disk.qcow2");
+        assert!(!choose_direct_io(Path::new("/dev/shm/vms/vm-1.qcow2"), backing, on_tmpfs, &mut |l| lines.push(l.to_string())));
+        assert_eq!(
+            lines,
+            ["warning: /dev/shm/vms does not support O_DIRECT (opening with O_DIRECT: Invalid argument (os error 22)): the disk of vm-1 uses the host page cache instead of cache='none' io='native'"]
+        );
+        lines.clear();
+        let overlay = Path::new("/var/lib/blockhost/vms/vm-2.qcow2");
+        assert!(!choose_direct_io(overlay, Path::new("/dev/shm/t/disk.qcow2"), on_tmpfs, &mut |l| lines.push(l.to_string())));
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].starts_with("warning: /dev/shm/t does not support O_DIRECT"), "{lines:?}");
+        lines.clear();
+        assert!(choose_direct_io(overlay, Path::new("/var/lib/blockhost/templates/v1/disk.qcow2"), on_tmpfs, &mut |l| lines.push(l.to_string())));
+        assert!(lines.is_empty());
     }
 }

@@ -114,6 +114,10 @@ impl LibvirtProvider {
             ProviderError::new(ErrorCode::InvalidSpec, "there is no VM template yet; run blockhost-build-template")
         })?;
         host_files::create_overlay(&self.paths, &files.overlay, &template.image_path(), spec.disk_gib)?;
+        let direct_io = host_files::choose_direct_io(&files.overlay, &template.image_path(), host_files::supports_direct_io, &mut |line| {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{line}");
+        });
         VmRecord {
             bridge: spec.nic.as_ref().map(|n| n.bridge.clone()),
             ipv6: spec.nic.as_ref().and_then(|n| n.ipv6),
@@ -131,6 +135,7 @@ impl LibvirtProvider {
             overlay: &files.overlay,
             seed_iso: &files.seed_iso,
             console_log: &files.console_log,
+            direct_io,
             nic: spec.nic.as_ref(),
             fingerprint: &domain_xml::fingerprint(spec),
         }

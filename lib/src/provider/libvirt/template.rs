@@ -21,8 +21,8 @@ pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
 }
 
 pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
-    let TemplateOptions { force, source, suite, mirror, checksum, prune } = options.clone();
-    let outcome = store.build(&BuildOptions { force, source, suite, mirror, checksum, prune }, progress)?;
+    let TemplateOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 } = options.clone();
+    let outcome = store.build(&BuildOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 }, progress)?;
     Ok(TemplateBuild { path: outcome.path, built: outcome.built })
 }
 
@@ -38,7 +38,10 @@ fn code(e: &TemplateError) -> ErrorCode {
         TemplateError::ToolMissing(..) => ErrorCode::Unsupported,
         TemplateError::NoSpace { .. } => ErrorCode::Capacity,
         TemplateError::MirrorUnreachable(_) | TemplateError::Download { .. } => ErrorCode::Unavailable,
-        TemplateError::BadSource(_) | TemplateError::BadChecksum(_) | TemplateError::ChecksumMismatch { .. } => ErrorCode::InvalidSpec,
+        TemplateError::BadSource(_)
+        | TemplateError::BadChecksum(_)
+        | TemplateError::ChecksumMismatch { .. }
+        | TemplateError::NoLibpamWeb3(_) => ErrorCode::InvalidSpec,
         TemplateError::Busy(_) => ErrorCode::Conflict,
         TemplateError::Io { .. } | TemplateError::Corrupt { .. } | TemplateError::StepFailed { .. } => ErrorCode::Internal,
     }
@@ -56,6 +59,7 @@ mod tests {
             (TemplateError::ToolMissing("debootstrap", "debootstrap"), "unsupported"),
             (TemplateError::MirrorUnreachable("x".into()), "unavailable"),
             (TemplateError::BadSource("nope".into()), "invalid-spec"),
+            (TemplateError::NoLibpamWeb3(PathBuf::from("/p")), "invalid-spec"),
             (TemplateError::Busy(PathBuf::from("/l")), "conflict"),
             (TemplateError::NoSpace { dir: PathBuf::from("/t"), available_mib: 1, needed_mib: 2 }, "capacity"),
         ];
