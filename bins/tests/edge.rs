@@ -46,6 +46,7 @@ fn cases() -> Vec<Case> {
         case("blockhost-vm-guest-exec", &["vm1", "echo", "hi"], Some((&["vm1", "true"], LATENCY))),
         case("blockhost-build-template", &[], Some((&[], LATENCY))),
         case("blockhost-provisioner-detect", &[], None),
+        case("blockhost-vm-reconcile", &[], Some((&[], LATENCY))),
     ]
 }
 

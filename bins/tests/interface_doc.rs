@@ -74,7 +74,7 @@ fn every_executable_is_documented_exactly() {
 #[test]
 fn the_parser_sees_every_table() {
     let doc = documented();
-    assert_eq!(doc.len(), 15);
+    assert_eq!(doc.len(), 16);
     assert!(doc["blockhost-vm-create"].contains("--owner-wallet <ADDRESS>"));
     assert!(doc["blockhost-vm-guest-exec"].contains("<COMMAND>..."));
     assert!(doc["blockhost-vm-metrics"].contains("[NAME]"));

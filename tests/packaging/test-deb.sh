@@ -23,8 +23,9 @@ PKG=blockhost-provisioner-libvirt
 PROGS=(blockhost-vm-create blockhost-vm-destroy blockhost-vm-start blockhost-vm-stop blockhost-vm-kill
     blockhost-vm-status blockhost-vm-list blockhost-vm-metrics blockhost-vm-throttle blockhost-vm-gc
     blockhost-vm-resume blockhost-vm-update-gecos blockhost-vm-guest-exec blockhost-build-template
-    blockhost-provisioner-detect)
+    blockhost-provisioner-detect blockhost-vm-reconcile)
 WANTS=etc/systemd/system/timers.target.wants/blockhost-gc.timer
+RECONCILE_WANTS=etc/systemd/system/multi-user.target.wants/blockhost-reconcile.service
 BH_UID=4242
 QEMU_GID=4343
 
@@ -97,6 +98,7 @@ ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
     done
     echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.service"
     echo "-rw-r--r-- usr/lib/systemd/system/blockhost-gc.timer"
+    echo "-rw-r--r-- usr/lib/systemd/system/blockhost-reconcile.service"
     for f in copyright changelog.gz README.md PROVISIONER_INTERFACE.md; do
         echo "-rw-r--r-- usr/share/doc/$PKG/$f"
     done
@@ -129,6 +131,19 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     systemd-analyze verify --man=no "$units/blockhost-gc.timer" "$units/blockhost-gc.service" \
         || fail "systemd-analyze verify"
     ok "systemd-analyze verify: blockhost-gc.service and .timer"
+    reconcile_unit=$work/extract/usr/lib/systemd/system/blockhost-reconcile.service
+    grep -qx 'ExecStart=/usr/bin/blockhost-vm-reconcile --vm-timeout 60 --timeout 300' "$reconcile_unit" \
+        || fail "ExecStart of blockhost-reconcile.service"
+    for line in Type=oneshot User=blockhost Group=blockhost WantedBy=multi-user.target \
+        'After=libvirtd.service network-online.target blockhost-root-agent.service' \
+        'Wants=libvirtd.service network-online.target blockhost-root-agent.service'; do
+        grep -qx "$line" "$reconcile_unit" || fail "blockhost-reconcile.service lacks $line"
+    done
+    sed "s#/usr/bin/blockhost-vm-reconcile#$work/extract/usr/bin/blockhost-vm-reconcile#" \
+        "$reconcile_unit" >"$units/blockhost-reconcile.service"
+    systemd-analyze verify --man=no "$units/blockhost-reconcile.service" \
+        || fail "systemd-analyze verify blockhost-reconcile.service"
+    ok "systemd-analyze verify: blockhost-reconcile.service (oneshot as blockhost, after libvirtd and the network)"
 else
     echo "systemd-analyze not installed: unit verification skipped"
 fi
@@ -180,6 +195,9 @@ installed() {
 timer_enabled() {
     [ "$(readlink "$root/$WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-gc.timer ]
 }
+reconcile_enabled() {
+    [ "$(readlink "$root/$RECONCILE_WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-reconcile.service ]
+}
 
 dpkg_root -i "$work/blockhost-common.deb" "$work/blockhost-test-base.deb" >/dev/null || fail "stand-in packages do not install"
 dpkg_root -i "$deb" || fail "dpkg --root -i"
@@ -227,24 +245,30 @@ done
 ok "postinst: state directories blockhost:libvirt-qemu 0750"
 timer_enabled || fail "blockhost-gc.timer not enabled"
 ok "postinst: blockhost-gc.timer enabled"
+reconcile_enabled || fail "blockhost-reconcile.service not enabled"
+ok "postinst: blockhost-reconcile.service enabled"
 
 dpkg_root -i "$deb" >/dev/null
 timer_enabled || fail "reinstalling disabled the timer"
-ok "reinstall keeps the timer enabled"
+reconcile_enabled || fail "reinstalling disabled blockhost-reconcile.service"
+ok "reinstall keeps the timer and the reconciliation service enabled"
 
 # --- remove, reinstall, purge --------------------------------------------
 echo disk >"$root/var/lib/blockhost/vms/vm1.qcow2"
 dpkg_root -r "$PKG" >/dev/null
 ! installed || fail "still installed after remove"
 [ ! -e "$root/$WANTS" ] && [ ! -L "$root/$WANTS" ] || fail "timer still enabled after remove"
+[ ! -L "$root/$RECONCILE_WANTS" ] || fail "blockhost-reconcile.service still enabled after remove"
 [ ! -e "$root/usr/bin/blockhost-vm-create" ] || fail "files left after remove"
-ok "remove: files gone, timer disabled"
+ok "remove: files gone, timer and reconciliation service disabled"
 
 dpkg_root -i "$deb" >/dev/null
 timer_enabled || fail "timer not enabled after reinstall following a remove"
-rm "$root/$WANTS"
+reconcile_enabled || fail "reconciliation not enabled after reinstall following a remove"
+rm "$root/$WANTS" "$root/$RECONCILE_WANTS"
 dpkg_root -i "$deb" >/dev/null
 ! timer_enabled || fail "an upgrade re-enabled a timer the administrator disabled"
+! reconcile_enabled || fail "an upgrade re-enabled a reconciliation the administrator disabled"
 ok "after a remove the timer is enabled again; an administrator's disable survives an upgrade"
 
 # Bytecode as importing the wizard and the root-agent action leaves it, next
@@ -263,9 +287,10 @@ dpkg_root -P "$PKG" >/dev/null
 while read -r _ path; do
     [ ! -e "$root/$path" ] || fail "$path left after purge"
 done <"$work/expected"
-leftovers=$(cd "$root" && find etc/systemd var/lib/systemd var/lib/dpkg/info -name "*blockhost-gc*" -o -name "$PKG.*" 2>/dev/null || true)
+leftovers=$(cd "$root" && find etc/systemd var/lib/systemd var/lib/dpkg/info -name "*blockhost-gc*" -o -name "*blockhost-reconcile*" -o -name "$PKG.*" 2>/dev/null || true)
 [ -z "$leftovers" ] || fail "left after purge: $leftovers"
 [ ! -e "$root/$WANTS" ] || fail "timer enabled after purge"
+[ ! -L "$root/$RECONCILE_WANTS" ] || fail "reconciliation enabled after purge"
 [ -f "$root/var/lib/blockhost/vms/vm1.qcow2" ] || fail "purge deleted a VM disk"
 for gone in metrics templates cloud-init template-packages .step-libvirt-packages; do
     [ ! -e "$root/var/lib/blockhost/$gone" ] || fail "purge left var/lib/blockhost/$gone"

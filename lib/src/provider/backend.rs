@@ -147,6 +147,14 @@ impl Backend {
         self.once_more_if_ambiguous(|| self.provider.throttle(name, change))
     }
 
+    /// Re-applying host state is idempotent, so a timed-out one is repeated once.
+    pub fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        match self.provider.restore_host_state(name) {
+            Err(e) if e.code == ErrorCode::Ambiguous => self.provider.restore_host_state(name),
+            result => result,
+        }
+    }
+
     /// A power operation, confirmed by the state it should lead to.
     fn power(
         &self,

@@ -190,6 +190,10 @@ impl Provider for Faulty {
         self.mutate("throttle", || self.inner.throttle(name, change))
     }
 
+    fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        self.mutate("restore_host_state", || self.inner.restore_host_state(name))
+    }
+
     fn build_template(
         &self,
         options: &TemplateOptions,

@@ -60,6 +60,15 @@ pub trait Provider {
     /// Immediate power-off.
     fn power_off(&self, name: &str) -> Result<(), ProviderError>;
 
+    /// Re-applies to an existing VM the host state a host restart loses (the
+    /// libvirt backend: its IPv6 host route). Idempotent: what is still in
+    /// place is left alone. Returns what had to be re-applied, as short
+    /// operator-readable phrases; empty when nothing was missing. A backend
+    /// whose state all survives a restart keeps this default.
+    fn restore_host_state(&self, _name: &str) -> Result<Vec<String>, ProviderError> {
+        Ok(Vec::new())
+    }
+
     /// Whether the guest agent answers right now (one short, bounded probe).
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError>;
 

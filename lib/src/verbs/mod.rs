@@ -12,6 +12,7 @@ pub mod guest_exec;
 pub mod list;
 pub mod metrics;
 pub mod power;
+pub mod reconcile;
 pub mod recover;
 pub mod resume;
 pub mod status;

@@ -272,6 +272,14 @@ impl Provider for LibvirtProvider {
         self.domain(name)?.destroy().map_err(|e| write_error(&format!("powering off {name}"), &e))
     }
 
+    fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        self.domain(name)?;
+        match VmRecord::load(&self.files(name).record)? {
+            Some(record) => routes::restore(&self.root_agent, name, &record),
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
         agent::ping(&self.domain(name)?, PING_TIMEOUT)
     }

@@ -1,14 +1,20 @@
 //! The host route of a VM's IPv6 address, through the root agent. Routes do
-//! not survive a host reboot, so every start re-adds it; terminate removes it.
-//! A failure is a warning, as upstream: the VM itself is intact, and the
-//! operator can re-run start once the root agent is back.
+//! not survive a host reboot, so every start re-adds it, and boot-time
+//! reconciliation restores it for a VM libvirt autostarted; terminate removes
+//! it. On start and terminate a failure is a warning, as upstream: the VM
+//! itself is intact, and the operator can re-run start once the root agent is
+//! back. Reconciliation reports it as the VM's failure.
 
 use super::vm_files::VmRecord;
 use crate::host::root_agent::RootAgent;
+use crate::provider::{ErrorCode, ProviderError};
 use serde_json::json;
+use std::net::Ipv6Addr;
 
 const ADD: &str = "libvirt-ip6-route-add";
 const DEL: &str = "libvirt-ip6-route-del";
+/// The kernel's IPv6 routing table, readable without privileges.
+const IPV6_ROUTES: &str = "/proc/net/ipv6_route";
 
 fn request(agent: &RootAgent, action: &str, name: &str, record: &VmRecord) {
     let (Some(ipv6), Some(bridge)) = (record.ipv6, record.bridge.as_deref()) else { return };
@@ -24,4 +30,52 @@ pub fn add(agent: &RootAgent, name: &str, record: &VmRecord) {
 
 pub fn remove(agent: &RootAgent, name: &str, record: &VmRecord) {
     request(agent, DEL, name, record);
+}
+
+/// Adds the VM's host route unless the kernel already has it; returns what
+/// was added. A failure to add it is the caller's error, not a warning.
+pub fn restore(agent: &RootAgent, name: &str, record: &VmRecord) -> Result<Vec<String>, ProviderError> {
+    let (Some(ipv6), Some(bridge)) = (record.ipv6, record.bridge.as_deref()) else { return Ok(Vec::new()) };
+    // An unreadable table (no /proc) is treated as a missing route: adding is idempotent.
+    let table = std::fs::read_to_string(IPV6_ROUTES).unwrap_or_default();
+    if has_host_route(&table, ipv6, bridge) {
+        return Ok(Vec::new());
+    }
+    agent
+        .call(ADD, json!({ "address": format!("{ipv6}/128"), "dev": bridge }))
+        .map_err(|e| ProviderError::new(ErrorCode::Unavailable, format!("host route of {name} ({ipv6}/128 via {bridge}): {e}")))?;
+    Ok(vec![format!("host route {ipv6}/128 via {bridge}")])
+}
+
+/// Whether `/proc/net/ipv6_route`'s text has `<ipv6>/128` on `dev`. Each line:
+/// destination (32 hex digits), prefix length (hex), source, its length, next
+/// hop, metric, reference count, use, flags, device.
+fn has_host_route(table: &str, ipv6: Ipv6Addr, dev: &str) -> bool {
+    let destination: String = ipv6.octets().iter().map(|b| format!("{b:02x}")).collect();
+    table.lines().any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() == 10 && fields[0].eq_ignore_ascii_case(&destination) && fields[1] == "80" && fields[9] == dev
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+20010db8000000000000000000000005 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 00000001     br0
+20010db8000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     br0
+20010db8000000000000000000000007 80 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000001 00000000 00000001  virbr0
+";
+
+    #[test]
+    fn a_host_route_is_found_by_address_length_and_device() {
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert!(has_host_route(TABLE, v6("2001:db8::5"), "br0"));
+        assert!(!has_host_route(TABLE, v6("2001:db8::5"), "virbr0"), "another device");
+        assert!(!has_host_route(TABLE, v6("2001:db8::"), "br0"), "a /64 is not the host route");
+        assert!(!has_host_route(TABLE, v6("2001:db8::6"), "br0"), "another address");
+        assert!(has_host_route(TABLE, v6("2001:db8::7"), "virbr0"));
+        assert!(!has_host_route("", v6("2001:db8::5"), "br0"));
+    }
 }

@@ -11,8 +11,8 @@
 //! | `unreachable` | `true`: every call fails as if the hypervisor were down |
 //! | `fail_step` | a create step (`reserve`, `bootstrap`, `spawn`, `start`, `wait_agent`, `register`) that fails |
 //! | `crash_step` | a create step at which the process kills itself with SIGKILL |
-//! | `ambiguous` | comma list of `spawn`, `terminate`, `start`, `shutdown`, `power_off`, `throttle`, `stage_bootstrap`: the action is performed but reported as a timeout; `<op>:lost` reports the timeout without acting |
-//! | `drift` | comma list of `vanish:<vm>`, `stop:<vm>`, `start:<vm>`, `pause:<vm>` applied when the backend is opened |
+//! | `ambiguous` | comma list of `spawn`, `terminate`, `start`, `shutdown`, `power_off`, `throttle`, `stage_bootstrap`, `restore_host_state`: the action is performed but reported as a timeout; `<op>:lost` reports the timeout without acting |
+//! | `drift` | comma list of `vanish:<vm>`, `stop:<vm>`, `start:<vm>`, `pause:<vm>`, `reboot:<vm>` (the host restarted: the VM is off and its IPv6 host route gone; add `start:<vm>` after it for one libvirt autostarted) applied in order when the backend is opened |
 //! | `drift_rate` | probability per listing that a random VM stops or vanishes behind our back |
 //! | `agent` | `alive` (default) or `dead`: the guest agent never answers |
 //! | `agent_delay_ms` | time from boot until the guest agent answers |
@@ -87,8 +87,8 @@ pub fn load(dir: &Path) -> Result<(Knobs, FaultPlan), ConfigError> {
     let drift = list("drift")
         .into_iter()
         .map(|item| match item.split_once(':') {
-            Some((kind @ ("vanish" | "stop" | "start" | "pause"), vm)) => Ok((kind.to_string(), vm.to_string())),
-            _ => Err(bad("drift", "entries are vanish|stop|start|pause:<vm>")),
+            Some((kind @ ("vanish" | "stop" | "start" | "pause" | "reboot"), vm)) => Ok((kind.to_string(), vm.to_string())),
+            _ => Err(bad("drift", "entries are vanish|stop|start|pause|reboot:<vm>")),
         })
         .collect::<Result<_, _>>()?;
     let flag = |key: &str, on: &str, off: &str| -> Result<bool, ConfigError> {

@@ -106,6 +106,11 @@ impl MockProvider {
                     self.power_down(&mut vm, now);
                     self.store.save(&vm)?;
                 }
+                "reboot" => {
+                    self.power_down(&mut vm, now);
+                    vm.host_route = false;
+                    self.store.save(&vm)?;
+                }
                 "pause" => {
                     vm.power = MockPower::Paused;
                     self.store.save(&vm)?;
@@ -252,6 +257,7 @@ impl Provider for MockProvider {
             cpu_ns_before_boot: 0,
             throttle: MockThrottle::default(),
             users: guest::users_from_user_data(&spec.bootstrap.user_data),
+            host_route: false,
         };
         self.store.save(&vm)?;
         Ok(Self::info(&vm))
@@ -273,6 +279,7 @@ impl Provider for MockProvider {
                 vm.booted_at_ms = Some(now);
             }
             vm.shutdown_requested_ms = None;
+            vm.host_route = vm.ipv6.is_some();
             Ok(())
         })
     }
@@ -294,6 +301,18 @@ impl Provider for MockProvider {
             }
             Ok(())
         })
+    }
+
+    fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        let mut restored = Vec::new();
+        self.modify(name, |vm, _| {
+            if let (Some(ipv6), false) = (&vm.ipv6, vm.host_route) {
+                restored.push(format!("host route {ipv6}/128"));
+                vm.host_route = true;
+            }
+            Ok(())
+        })?;
+        Ok(restored)
     }
 
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {

@@ -72,6 +72,10 @@ pub struct MockVm {
     pub cpu_ns_before_boot: u64,
     pub throttle: MockThrottle,
     pub users: Users,
+    /// Whether the simulated host route of its IPv6 address is in place: added
+    /// by a start, lost by a host restart (the `reboot:<vm>` drift).
+    #[serde(default)]
+    pub host_route: bool,
 }
 
 pub fn now_ms() -> u64 {
