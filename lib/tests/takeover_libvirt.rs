@@ -62,8 +62,10 @@ fn upstream_xml(name: &str, state: &Path, kind: &str) -> String {
     )
 }
 
-/// The files upstream's create leaves for `name`, and the defined, running domain.
-fn adopt_upstream_vm(paths: &HostPaths, name: &str) -> Vec<std::path::PathBuf> {
+/// The files upstream's create leaves for `name`, and the defined, running
+/// domain; and the connection that keeps the test driver's state alive (it
+/// is discarded when its last connection closes).
+fn adopt_upstream_vm(paths: &HostPaths, name: &str) -> (Vec<std::path::PathBuf>, virt::connect::Connect) {
     let state = paths.state_dir();
     let seed = state.join("cloud-init").join(name);
     std::fs::create_dir_all(&seed).unwrap();
@@ -84,7 +86,7 @@ fn adopt_upstream_vm(paths: &HostPaths, name: &str) -> Vec<std::path::PathBuf> {
         .or_else(|_| conn.define_domain_xml_flags(&upstream_xml(name, &state, "test"), 0))
         .unwrap();
     domain.create().unwrap();
-    files
+    (files, conn)
 }
 
 fn backend(paths: &HostPaths) -> Backend {
@@ -98,7 +100,7 @@ fn an_upstream_domain_is_listed_read_powered_and_terminated_without_leftovers() 
     let paths = HostPaths::with_root(root.path());
     libvirt_fixture::write(&paths, URI, "br0");
     let name = "blockhost-up1";
-    let files = adopt_upstream_vm(&paths, name);
+    let (files, _conn) = adopt_upstream_vm(&paths, name);
     // A template and a VM of another name must survive.
     let template = paths.state_dir().join("templates/bookworm-test/disk.qcow2");
     let neighbour = paths.state_dir().join("vms/blockhost-up10.qcow2");
@@ -140,7 +142,7 @@ fn the_domain_xml_an_interrupted_upstream_create_left_is_reported_and_removed() 
     let paths = HostPaths::with_root(root.path());
     libvirt_fixture::write(&paths, URI, "br0");
     let name = "blockhost-up2";
-    let files = adopt_upstream_vm(&paths, name);
+    let (files, _conn) = adopt_upstream_vm(&paths, name);
     let xml = paths.state_dir().join("vms").join(format!("{name}.xml"));
     std::fs::write(&xml, upstream_xml(name, &paths.state_dir(), "kvm")).unwrap();
     let b = backend(&paths);
@@ -148,4 +150,47 @@ fn the_domain_xml_an_interrupted_upstream_create_left_is_reported_and_removed() 
     b.terminate(name).unwrap();
     assert!(!xml.exists());
     assert!(files.iter().all(|f| !f.exists()));
+}
+
+/// The verbs over upstream's database (db.yaml naming `vm-db.json`, records
+/// without our fields) and an upstream domain.
+#[test]
+fn the_verbs_run_on_upstreams_database_and_domain() {
+    use provisioner::verbs::{destroy, list, power, status, Session};
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    libvirt_fixture::write(&paths, URI, "br0");
+    std::fs::write(
+        paths.config_file("db.yaml"),
+        format!("db_file: /var/lib/blockhost/vm-db.json\nstorage_pool: blockhost\nstorage_path: /var/lib/blockhost/vms\nbridge: br0\ngc_grace_days: 7\nip_pool: {{network: 192.168.122.0/24, start: 2, end: 254, gateway: 192.168.122.1}}\nlibvirt: {{uri: '{URI}', accelerator: tcg}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(paths.share_dir()).unwrap();
+    std::fs::write(paths.manifest(), r#"{"name": "libvirt"}"#).unwrap();
+    let upstream = include_str!("fixtures/upstream/vm-db.json");
+    let db_file = paths.state_dir().join("vm-db.json");
+    std::fs::write(&db_file, upstream).unwrap();
+    let (files, _conn) = adopt_upstream_vm(&paths, "blockhost-001");
+    let session = Session::open(paths.clone(), false, true).unwrap();
+
+    assert_eq!(status::run(&session, "blockhost-001").word, status::ACTIVE);
+    let rows = list::run(&session).unwrap();
+    let row = |n: &str| rows.iter().find(|r| r.name == n).map(|r| (r.status.clone(), r.ip.clone(), r.created.clone()));
+    assert_eq!(row("blockhost-001"), Some(("active".into(), "192.168.122.200".into(), "2026-11-30".into())));
+    assert_eq!(row("blockhost-003").map(|r| r.0), Some("destroyed".into()));
+    assert!(matches!(power::kill(&session, "blockhost-001").unwrap(), power::Outcome::Done));
+    assert_eq!(status::run(&session, "blockhost-001").word, "suspended");
+    assert!(matches!(power::start(&session, "blockhost-001").unwrap(), power::Outcome::Done));
+    assert_eq!(std::fs::read_to_string(&db_file).unwrap(), upstream, "power verbs leave the database alone");
+
+    destroy::run(&session, "blockhost-001").unwrap();
+    assert!(files.iter().all(|f| !f.exists()), "upstream's files removed");
+    assert_eq!(session.backend.get("blockhost-001").unwrap(), None);
+    let doc = session.db.read().unwrap();
+    assert_eq!(doc.vm("blockhost-001").unwrap().status(), "destroyed");
+    assert!(!doc.allocated("allocated_ips").contains(&"192.168.122.200"), "its address released");
+    let after = std::fs::read_to_string(&db_file).unwrap();
+    let record_002 = &upstream[upstream.find("    \"blockhost-002\"").unwrap()..upstream.find("    \"blockhost-003\"").unwrap()];
+    assert!(after.contains(record_002), "the other records pass through byte for byte");
+    destroy::run(&session, "blockhost-001").unwrap();
 }
