@@ -30,6 +30,40 @@ pub struct Args {
     /// Use the mock backend and its own database
     #[arg(long)]
     pub mock: bool,
+    /// Only move the upstream provisioner's /var/lib/blockhost/vm-db.json into the configured database (once; the package's postinst runs it)
+    #[arg(long, conflicts_with_all = ["execute", "suspend_only", "destroy_only", "grace_days", "mock"])]
+    pub migrate_upstream_db: bool,
+}
+
+/// `--migrate-upstream-db`: one line on stdout; a record kept from the
+/// configured database over the old file's is named on stderr.
+fn migrate_upstream_db() -> Outcome {
+    use provisioner::host::config::DbConfig;
+    use provisioner::host::paths::HostPaths;
+    use provisioner::host::vmdb::{migrate, LockWait, Migration, VmDatabase, UPSTREAM_DB_FILE};
+    use provisioner::verbs::VerbError;
+    let paths = HostPaths::from_env();
+    let config = DbConfig::load(&paths, false).map_err(VerbError::from)?;
+    let lock_wait = LockWait { timeout: config.db_lock_timeout, notice: stderr_progress, ..LockWait::default() };
+    let db = VmDatabase::new(paths.host(&config.db_file), config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait);
+    match migrate(&paths.host(UPSTREAM_DB_FILE), &db).map_err(VerbError::from)? {
+        Migration::SameFile(path) => crate::out!("Nothing to migrate: db.yaml names {} itself", path.display()),
+        Migration::NoSource(path) => crate::out!("Nothing to migrate: no {}", path.display()),
+        Migration::Done { from, to, kept_as, added, identical, differing } => {
+            for name in &differing {
+                crate::note!("{name} is in both files: the record in {} is kept (the other stays in {})", to.display(), kept_as.display());
+            }
+            crate::out!(
+                "Migrated {} VM record(s) from {} to {} ({} already there); the old file is now {}",
+                added.len(),
+                from.display(),
+                to.display(),
+                identical.len() + differing.len(),
+                kept_as.display()
+            );
+        }
+    }
+    Ok(SUCCESS)
 }
 
 fn plural(n: usize) -> &'static str {
@@ -72,6 +106,9 @@ impl Executable for Args {
 
     /// Exit 1 when a VM failed; the report says which.
     fn run(self) -> Outcome {
+        if self.migrate_upstream_db {
+            return migrate_upstream_db();
+        }
         let options = GcOptions {
             execute: self.execute,
             suspend_only: self.suspend_only,

@@ -9,10 +9,12 @@
 
 mod document;
 mod lock_wait;
+mod migrate;
 mod pending;
 
 pub use document::{Document, Registration, VmRecord};
 pub use lock_wait::{LockWait, DEFAULT_TIMEOUT as DEFAULT_LOCK_TIMEOUT};
+pub use migrate::{migrate, Migration, UPSTREAM_DB_FILE};
 pub use pending::PendingCreate;
 
 use crate::host::atomic::{open_lock_file, write_atomic};

@@ -229,10 +229,16 @@ impl Provider for LibvirtProvider {
     fn terminate(&self, name: &str) -> Result<(), ProviderError> {
         let files = self.files(name);
         let record = VmRecord::load(&files.record)?;
+        // The definition says where the disks are (upstream's domains too);
+        // those that are this VM's own files go with it.
+        let mut disks = Vec::new();
         if let Some(domain) = self.lookup(name)? {
+            if let Ok(defined) = Self::defined(name, &domain, sys::VIR_DOMAIN_XML_INACTIVE) {
+                disks = vm_files::per_vm_disks(&self.paths, name, &defined.disk_files);
+            }
             Self::undefine(name, &domain)?;
         }
-        for path in [&files.overlay, &files.seed_dir, &files.console_log] {
+        for path in disks.iter().chain(files.all().into_iter().filter(|p| **p != files.record)) {
             host_files::remove(path)?;
         }
         if let Some(record) = record {
@@ -247,7 +253,7 @@ impl Provider for LibvirtProvider {
         if self.lookup(name)?.is_some() {
             left.push(format!("libvirt domain {name}"));
         }
-        for path in [&files.overlay, &files.seed_dir, &files.console_log, &files.record] {
+        for path in files.all() {
             if path.exists() {
                 left.push(path.display().to_string());
             }

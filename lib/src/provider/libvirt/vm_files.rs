@@ -16,6 +16,10 @@ pub struct VmFiles {
     /// NoCloud documents and `cidata.iso`.
     pub seed_dir: PathBuf,
     pub seed_iso: PathBuf,
+    /// What only the upstream Python provisioner left: its older seed image
+    /// (`cloud-init/<name>.img`) and the domain XML it writes before defining
+    /// and deletes after (`vms/<name>.xml`, left by a create that died between).
+    pub upstream_extras: [PathBuf; 2],
 }
 
 impl VmFiles {
@@ -27,6 +31,7 @@ impl VmFiles {
             record: vms.join(format!("{name}.json")),
             console_log: vms.join(format!("{name}.console.log")),
             seed_iso: seed_dir.join("cidata.iso"),
+            upstream_extras: [paths.state_dir().join("cloud-init").join(format!("{name}.img")), vms.join(format!("{name}.xml"))],
             seed_dir,
         }
     }
@@ -34,6 +39,36 @@ impl VmFiles {
 
 pub fn vms_dir(paths: &HostPaths) -> PathBuf {
     paths.state_dir().join("vms")
+}
+
+impl VmFiles {
+    /// Everything terminate removes and leftovers reports, the record last.
+    pub fn all(&self) -> Vec<&PathBuf> {
+        let mut all = vec![&self.overlay, &self.seed_dir, &self.console_log];
+        all.extend(&self.upstream_extras);
+        all.push(&self.record);
+        all
+    }
+}
+
+/// Of a domain's disk sources, those that are this VM's own files on this
+/// host: `vms/<name>.*`, `cloud-init/<name>.*` or under `cloud-init/<name>/`;
+/// never a template or another VM's file. An upstream domain names its overlay
+/// and seed there, as ours do.
+pub fn per_vm_disks(paths: &HostPaths, name: &str, disk_files: &[String]) -> Vec<PathBuf> {
+    let vms = vms_dir(paths);
+    let seeds = paths.state_dir().join("cloud-init");
+    let own_name = |p: &std::path::Path| p.file_name().and_then(|f| f.to_str()).is_some_and(|f| f.strip_prefix(name).is_some_and(|rest| rest.starts_with('.')));
+    disk_files
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| !p.components().any(|c| matches!(c, std::path::Component::ParentDir)))
+        .filter(|p| match p.parent() {
+            Some(dir) if dir == vms || dir == seeds => own_name(p),
+            Some(dir) => dir == seeds.join(name),
+            None => false,
+        })
+        .collect()
 }
 
 /// What a VM was created with, beyond its domain definition.
@@ -87,5 +122,28 @@ mod tests {
         assert_eq!(VmRecord::load(&files.record).unwrap(), Some(record));
         std::fs::write(&files.record, "{").unwrap();
         assert_eq!(VmRecord::load(&files.record).unwrap_err().code, ErrorCode::Internal);
+    }
+
+    #[test]
+    fn upstream_files_are_known_and_only_own_disks_are_per_vm() {
+        let paths = HostPaths::with_root("/r");
+        let files = VmFiles::new(&paths, "vm-1");
+        let all: Vec<_> = files.all().into_iter().map(|p| p.display().to_string()).collect();
+        assert!(all.contains(&"/r/var/lib/blockhost/cloud-init/vm-1.img".to_string()), "{all:?}");
+        assert!(all.contains(&"/r/var/lib/blockhost/vms/vm-1.xml".to_string()), "{all:?}");
+        assert_eq!(all.last().unwrap(), "/r/var/lib/blockhost/vms/vm-1.json", "the record goes last");
+        let disks: Vec<String> = [
+            "/r/var/lib/blockhost/vms/vm-1.qcow2",
+            "/r/var/lib/blockhost/cloud-init/vm-1/cidata.iso",
+            "/r/var/lib/blockhost/cloud-init/vm-1.img",
+            "/r/var/lib/blockhost/vms/vm-10.qcow2",
+            "/r/var/lib/blockhost/cloud-init/vm-2/cidata.iso",
+            "/r/var/lib/blockhost/templates/blockhost-base.qcow2",
+            "/r/var/lib/blockhost/vms/../templates/vm-1.qcow2",
+        ]
+        .map(String::from)
+        .into();
+        let own: Vec<_> = per_vm_disks(&paths, "vm-1", &disks).into_iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(own, disks[..3]);
     }
 }
