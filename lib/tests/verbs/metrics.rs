@@ -1,0 +1,64 @@
+use crate::host::Host;
+use provisioner::verbs::{destroy, metrics, power, VerbError};
+use std::time::Duration;
+
+#[test]
+fn one_running_vm_reports_its_size_and_caches_a_sample() {
+    let h = Host::new();
+    h.create("m");
+    let m = metrics::one(&h.session(), "m").unwrap();
+    assert_eq!((m.state, m.cpu_count, m.memory_total_mb, m.disk_total_mb), ("running", 1, 512, 5 * 1024));
+    assert!(m.guest_agent_responsive);
+    assert!(m.memory_used_mb > 0 && m.memory_used_mb <= 512, "{m:?}");
+    assert!(m.disk_used_mb > 0 && m.net_connections >= 1, "{m:?}");
+    assert!(h.metrics_file("m").exists(), "a sample is cached for the next rates");
+    assert_eq!(m.to_json().as_object().unwrap().len(), 16);
+}
+
+#[test]
+fn rates_come_from_the_cached_sample() {
+    let h = Host::new();
+    h.create("r");
+    let first = metrics::one(&h.session(), "r").unwrap();
+    assert_eq!((first.disk_read_iops, first.net_rx_bytes_sec), (0, 0), "first sample: no rates");
+    std::thread::sleep(Duration::from_millis(1100));
+    let second = metrics::one(&h.session(), "r").unwrap();
+    assert!(second.disk_read_iops > 0 && second.net_rx_bytes_sec > 0 && second.cpu_percent > 0.0, "{second:?}");
+}
+
+#[test]
+fn a_stopped_vm_reports_idle_metrics_and_no_sample() {
+    let h = Host::new();
+    h.create("off");
+    power::kill(&h.session(), "off").unwrap();
+    let m = metrics::one(&h.session(), "off").unwrap();
+    assert_eq!((m.state, m.cpu_count, m.disk_used_mb, m.net_connections), ("stopped", 0, -1, -1));
+    assert!(!m.guest_agent_responsive);
+    assert!(!h.metrics_file("off").exists());
+}
+
+#[test]
+fn one_unknown_or_invalid_vm_is_an_error() {
+    let h = Host::new();
+    assert!(matches!(metrics::one(&h.session(), "nope"), Err(VerbError::NotFound(ref n)) if n == "nope"));
+    assert!(matches!(metrics::one(&h.session(), "a/b"), Err(VerbError::Invalid(_))));
+    h.knobs("unreachable: true\n");
+    assert!(matches!(metrics::one(&h.session(), "nope"), Err(VerbError::Provider(_))));
+}
+
+#[test]
+fn all_covers_every_record_not_destroyed() {
+    let h = Host::new();
+    for name in ["a", "b", "c", "d"] {
+        h.create(name);
+    }
+    destroy::run(&h.session(), "b").unwrap();
+    power::kill(&h.session(), "c").unwrap();
+    h.knobs("drift: vanish:d\n");
+    let all = metrics::all(&h.session()).unwrap();
+    let got: Vec<(&str, &str, u64)> = all.iter().map(|(n, m)| (n.as_str(), m.state, m.cpu_count)).collect();
+    assert_eq!(got, [("a", "running", 1), ("c", "stopped", 0), ("d", "unknown", 0)]);
+    assert!(h.metrics_file("a").exists() && !h.metrics_file("c").exists());
+    h.knobs("unreachable: true\n");
+    assert!(matches!(metrics::all(&h.session()), Err(VerbError::Provider(_))));
+}
