@@ -17,6 +17,7 @@ mod metrics;
 mod power;
 mod recover;
 mod resume;
+mod session;
 mod status;
 mod throttle;
 mod update_gecos;
