@@ -372,3 +372,27 @@ fn verbatim_user_data_is_staged_as_given() {
     assert_eq!(staged, "#cloud-config\nusers:\n  - name: alice\n");
     assert_eq!(h.domain("verb").unwrap()["bootstrap_format"], json!("verbatim"));
 }
+
+#[test]
+fn a_vm_that_vanishes_while_its_agent_is_awaited_fails_at_once() {
+    let h = Host::with_db_yaml(&format!("{}agent_timeout_seconds: 20\n", host::DB_YAML));
+    h.knobs("agent_delay_ms: 20000\n");
+    let domain = h.mock_dir().join("domains/vanish.json");
+    let remover = std::thread::spawn(move || {
+        // The VM disappears behind our back once it runs (the create then awaits its agent).
+        for _ in 0..400 {
+            let running = std::fs::read_to_string(&domain).is_ok_and(|t| t.contains("\"power\": \"running\""));
+            if running && std::fs::remove_file(&domain).is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        false
+    });
+    let started = std::time::Instant::now();
+    let err = create_in(&h.session(), "vanish").unwrap_err();
+    assert!(remover.join().unwrap(), "the VM file appeared");
+    assert!(matches!(err.error, VerbError::Provider(ref e) if e.code == ErrorCode::NotFound), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "a lost VM is not waited for: {:?}", started.elapsed());
+    assert_nothing_left(&h, "vanish");
+}

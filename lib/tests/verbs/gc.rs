@@ -178,6 +178,7 @@ fn an_unreachable_backend_looks_for_no_lost_records() {
     let report = gc::run(&h.session(), &options(true), &mut |l: &str| lines.push(l.to_string())).unwrap();
     assert!(report.lost.is_empty());
     assert!(lines.iter().any(|l| l.contains("cannot list the backend")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("Removed")), "nothing to sweep, nothing said: {lines:?}");
     assert_eq!(h.field("a", "status").as_deref(), Some("active"));
 }
 
