@@ -396,3 +396,28 @@ fn a_vm_that_vanishes_while_its_agent_is_awaited_fails_at_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "a lost VM is not waited for: {:?}", started.elapsed());
     assert_nothing_left(&h, "vanish");
 }
+
+#[test]
+fn transient_failures_of_the_agent_ping_are_retried() {
+    // Random transient failures of every backend call (seeded, so each seed is
+    // one fixed sequence): a create may fail at a step, but never because one
+    // ping of the guest agent failed transiently.
+    let mut created = 0;
+    for seed in 0..40 {
+        let h = Host::new();
+        h.knobs(&format!("seed: {seed}\nerror_rate: 0.3\n"));
+        match create_in(&h.session(), "flaky") {
+            Ok(_) => created += 1,
+            Err(err) => {
+                assert!(!err.message().contains("guest_ping"), "seed {seed}: {}", err.message());
+                h.knobs("");
+                if err.cleanup_errors.is_empty() {
+                    assert_nothing_left(&h, "flaky");
+                } else {
+                    assert!(h.pending().get("flaky").is_some(), "seed {seed}: a failed undo stays journalled");
+                }
+            }
+        }
+    }
+    assert!(created > 0);
+}
