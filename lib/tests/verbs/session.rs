@@ -47,3 +47,16 @@ fn the_mock_keeps_its_database_and_state_in_its_own_directory() {
     assert_eq!(s.metrics_dir(), h.mock_dir().join("metrics"));
     assert!(!h.paths.host("/var/lib/blockhost/vms.json").exists(), "never the production database");
 }
+
+#[test]
+fn a_config_file_that_cannot_be_read_is_an_error_not_a_default() {
+    let h = Host::new();
+    // A directory where a config file belongs: it exists, but reading it fails.
+    std::fs::create_dir(h.paths.config_file("broker-allocation.json")).unwrap();
+    let err = crate::host::run_create(&h.session(), &crate::host::args("v", false)).unwrap_err();
+    assert!(matches!(err.error, VerbError::Config(ref e) if e.to_string().contains("broker-allocation.json")), "{err:?}");
+    std::fs::remove_file(h.paths.config_file("db.yaml")).unwrap();
+    std::fs::create_dir(h.paths.config_file("db.yaml")).unwrap();
+    let err = provisioner::verbs::Session::open(h.paths.clone(), true, false).err().expect("db.yaml unreadable");
+    assert!(matches!(err, VerbError::Config(_)), "{err:?}");
+}
