@@ -62,3 +62,15 @@ fn all_covers_every_record_not_destroyed() {
     h.knobs("unreachable: true\n");
     assert!(matches!(metrics::all(&h.session()), Err(VerbError::Provider(_))));
 }
+
+#[test]
+fn samples_half_a_second_apart_or_closer_give_no_rates() {
+    use provisioner::host::metrics_cache::Sample;
+    use provisioner::provider::{PowerState, RawStats};
+    let raw = RawStats { name: "x".into(), state: Some(PowerState::Running), vcpus: 1, cpu_time_ns: 1_000_000_000, disk_rd_reqs: 500, ..RawStats::default() };
+    let previous = Sample { timestamp: 1000.0, cpu_time_ns: 0, blk_rd_reqs: 0, blk_wr_reqs: 0, blk_rd_bytes: 0, blk_wr_bytes: 0, net_rx: 0, net_tx: 0 };
+    let (at_bound, _) = metrics::compute(&raw, Some(&previous), 1000.5);
+    assert_eq!((at_bound.cpu_percent, at_bound.disk_read_iops), (0.0, 0), "exactly 0.5 s: too close");
+    let (after, _) = metrics::compute(&raw, Some(&previous), 1001.0);
+    assert_eq!((after.cpu_percent, after.disk_read_iops), (100.0, 500));
+}
