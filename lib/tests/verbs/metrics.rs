@@ -74,3 +74,11 @@ fn samples_half_a_second_apart_or_closer_give_no_rates() {
     let (after, _) = metrics::compute(&raw, Some(&previous), 1001.0);
     assert_eq!((after.cpu_percent, after.disk_read_iops), (100.0, 500));
 }
+
+#[test]
+fn a_running_vm_without_a_balloon_reading_counts_all_its_memory_used() {
+    use provisioner::provider::{PowerState, RawStats};
+    let raw = RawStats { name: "x".into(), state: Some(PowerState::Running), vcpus: 1, memory_total_kib: 2048 * 1024, memory_used_kib: 0, ..RawStats::default() };
+    let (m, _) = metrics::compute(&raw, None, 1.0);
+    assert_eq!((m.memory_used_mb, m.memory_total_mb), (2048, 2048));
+}
