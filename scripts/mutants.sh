@@ -7,6 +7,16 @@
 # cores: run it by hand; FILE arguments narrow it (e.g. lib/src/host/pools.rs).
 # The caught/missed/timeout/unviable counts are printed last; the details
 # are in target/mutants/mutants.out/ (missed.txt, caught.txt, …).
+#
+# On a shared or small machine, four environment variables make each mutant
+# cheaper (unset, the script behaves as described above):
+#   MUTANTS_TESTS   cargo test target options, e.g. "--lib --test verbs": only
+#                   the library's own test targets run for each mutant (the
+#                   workspace's CLI tests do not), so figures can be lower
+#   MUTANTS_JOBS    parallel cargo-mutants jobs (-j), e.g. 1
+#   MUTANTS_OUTPUT  output directory instead of target/mutants
+#   MUTANTS_TIMEOUT test timeout per mutant in seconds (default: cargo-mutants'
+#                   own, from the baseline's time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
@@ -24,12 +34,22 @@ fi
 file_args=()
 for f in "${files[@]}"; do file_args+=(--file "$f"); done
 
+output=${MUTANTS_OUTPUT:-target/mutants}
+run_args=(--test-workspace=true)
+test_args=()
+if [ -n "${MUTANTS_TESTS:-}" ]; then
+    run_args=(--test-workspace=false)
+    read -r -a test_args <<<"$MUTANTS_TESTS"
+fi
+[ -n "${MUTANTS_JOBS:-}" ] && run_args+=(--jobs "$MUTANTS_JOBS")
+[ -n "${MUTANTS_TIMEOUT:-}" ] && run_args+=(--timeout "$MUTANTS_TIMEOUT")
+
 status=0
-cargo mutants --package blockhost-provisioner --test-workspace=true --no-shuffle \
-    "${file_args[@]}" --output target/mutants -- --no-fail-fast || status=$?
+cargo mutants --package blockhost-provisioner "${run_args[@]}" --no-shuffle \
+    "${file_args[@]}" --output "$output" -- --no-fail-fast "${test_args[@]}" || status=$?
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts: a report, not a failure of this script.
 case $status in 0 | 2 | 3) ;; *) exit "$status" ;; esac
-out=target/mutants/mutants.out
+out=$output/mutants.out
 for outcome in caught missed timeout unviable; do
     printf '%s: %s\n' "$outcome" "$(wc -l <"$out/$outcome.txt")"
 done

@@ -4,11 +4,11 @@
 pub(crate) mod atomic;
 pub mod cloud_init;
 pub mod config;
-pub(crate) mod metrics_cache;
+pub mod metrics_cache;
 pub(crate) mod names;
 pub mod paths;
 pub(crate) mod pools;
-pub(crate) mod process;
+pub mod process;
 pub(crate) mod provisioning_lock;
 pub mod root_agent;
 pub mod pyjson;
