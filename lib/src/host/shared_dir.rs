@@ -76,4 +76,24 @@ mod tests {
         repair(&d);
         assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777, 0o2775);
     }
+
+    #[test]
+    fn a_file_where_the_directory_should_be_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(create(&path).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn a_new_directory_takes_the_group_of_its_parent() {
+        if !testkit::is_root() {
+            return testkit::skip("giving a directory another group needs root");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::chown(dir.path(), None, Some(4242)).unwrap();
+        let child = dir.path().join("vms");
+        create(&child).unwrap();
+        assert_eq!(std::fs::metadata(&child).unwrap().gid(), 4242);
+    }
 }
