@@ -40,12 +40,11 @@ pub struct Args {
 fn migrate_upstream_db() -> Outcome {
     use provisioner::host::config::DbConfig;
     use provisioner::host::paths::HostPaths;
-    use provisioner::host::vmdb::{migrate, LockWait, Migration, VmDatabase, UPSTREAM_DB_FILE};
-    use provisioner::verbs::VerbError;
+    use provisioner::host::vmdb::{migrate, LockWait, Migration, UPSTREAM_DB_FILE};
+    use provisioner::verbs::{database, VerbError};
     let paths = HostPaths::from_env();
     let config = DbConfig::load(&paths, false).map_err(VerbError::from)?;
-    let lock_wait = LockWait { timeout: config.db_lock_timeout, notice: stderr_progress, ..LockWait::default() };
-    let db = VmDatabase::new(paths.host(&config.db_file), config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait);
+    let db = database(paths.host(&config.db_file), &config, LockWait { notice: stderr_progress, ..LockWait::default() });
     match migrate(&paths.host(UPSTREAM_DB_FILE), &db).map_err(VerbError::from)? {
         Migration::SameFile(path) => crate::out!("Nothing to migrate: db.yaml names {} itself", path.display()),
         Migration::NoSource(path) => crate::out!("Nothing to migrate: no {}", path.display()),

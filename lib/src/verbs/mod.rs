@@ -75,6 +75,13 @@ impl Interrupt {
     }
 }
 
+/// The VM database at `path` with db.yaml's VMID base and lock bound; `lock_wait`
+/// gives the rest of the wait (the interrupt, where the notice goes).
+pub fn database(path: PathBuf, config: &DbConfig, lock_wait: LockWait) -> VmDatabase {
+    let lock_wait = LockWait { timeout: config.db_lock_timeout, ..lock_wait };
+    VmDatabase::new(path, config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait)
+}
+
 /// Everything a verb works with: the host's paths and configuration, the active
 /// backend, and the VM database that goes with it.
 pub struct Session {
@@ -97,8 +104,7 @@ impl Session {
             None => paths.host(&config.db_file),
         };
         let interrupt = Interrupt::default();
-        let lock_wait = LockWait { timeout: config.db_lock_timeout, interrupt: interrupt.flag(), ..LockWait::default() };
-        let db = VmDatabase::new(db_path, config.vmid_range.map_or(0, |r| r.start)).with_lock_wait(lock_wait);
+        let db = database(db_path, &config, LockWait { interrupt: interrupt.flag(), ..LockWait::default() });
         Ok(Self { paths, config, backend, db, interrupt })
     }
 
