@@ -96,14 +96,6 @@ impl Backend {
         self.provider.stats(names)
     }
 
-    pub fn build_template(
-        &self,
-        options: &TemplateOptions,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<TemplateBuild, ProviderError> {
-        self.provider.build_template(options, progress)
-    }
-
     /// Staging writes the same files again, so a timed-out staging is repeated once.
     pub fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
         self.once_more_if_ambiguous(|| self.provider.stage_bootstrap(name, bootstrap))
@@ -357,13 +349,6 @@ mod tests {
         }
         fn throttle(&self, _: &str, _: &ThrottleChange) -> Result<(), ProviderError> {
             self.write()
-        }
-        fn build_template(
-            &self,
-            _: &TemplateOptions,
-            _: &mut dyn FnMut(&str),
-        ) -> Result<TemplateBuild, ProviderError> {
-            unused()
         }
     }
 

@@ -15,5 +15,4 @@ pub struct Capabilities {
     /// Spawning an existing name with the same spec returns the existing VM.
     pub idempotent_spawn: bool,
     pub custom_networking: bool,
-    pub template_build: bool,
 }

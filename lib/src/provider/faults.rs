@@ -34,6 +34,21 @@ impl FaultPlan {
             .map(|(_, acted)| *acted)
     }
 
+    /// What comes before every call: the latency, then a failure as a down
+    /// hypervisor's when the plan says it is unreachable.
+    pub fn reach(&self, provider: &str) -> Result<(), ProviderError> {
+        if self.latency_ms > 0 {
+            std::thread::sleep(Duration::from_millis(self.latency_ms));
+        }
+        if self.unreachable {
+            return Err(ProviderError::new(
+                ErrorCode::Unavailable,
+                format!("cannot connect to the {provider} hypervisor (injected)"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The fault configured for a create step, if any.
     pub fn at_step(&self, provider: &str, step: CreateStep) -> Result<(), ProviderError> {
         if self.crash_step == Some(step) {
@@ -66,18 +81,7 @@ impl Faulty {
 
     /// Latency, reachability and random transient errors, before every call.
     fn call(&self, op: &str) -> Result<(), ProviderError> {
-        if self.plan.latency_ms > 0 {
-            std::thread::sleep(Duration::from_millis(self.plan.latency_ms));
-        }
-        if self.plan.unreachable {
-            return Err(ProviderError::new(
-                ErrorCode::Unavailable,
-                format!(
-                    "cannot connect to the {} hypervisor (injected)",
-                    self.name()
-                ),
-            ));
-        }
+        self.plan.reach(self.name())?;
         if self.plan.error_rate > 0.0 && self.rng.borrow_mut().next_f64() < self.plan.error_rate {
             return Err(ProviderError::new(
                 ErrorCode::Unavailable,
@@ -192,14 +196,5 @@ impl Provider for Faulty {
 
     fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
         self.mutate("restore_host_state", || self.inner.restore_host_state(name))
-    }
-
-    fn build_template(
-        &self,
-        options: &TemplateOptions,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<TemplateBuild, ProviderError> {
-        self.call("build_template")?;
-        self.inner.build_template(options, progress)
     }
 }

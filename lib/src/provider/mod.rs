@@ -13,6 +13,7 @@ pub mod module;
 mod recovery;
 pub mod registry;
 mod rng;
+pub mod templates;
 
 pub use backend::Backend;
 pub use capabilities::Capabilities;
@@ -80,10 +81,4 @@ pub trait Provider {
     fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError>;
 
     fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError>;
-
-    fn build_template(
-        &self,
-        options: &TemplateOptions,
-        progress: &mut dyn FnMut(&str),
-    ) -> Result<TemplateBuild, ProviderError>;
 }

@@ -27,6 +27,7 @@ use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::sys;
 use vm_files::{VmFiles, VmRecord};
+pub use template::build as build_template;
 
 pub const MODULE: ProviderModule = ProviderModule { name: "libvirt", display_name: "libvirt/KVM + cloud-init", open };
 
@@ -178,7 +179,6 @@ impl Provider for LibvirtProvider {
             persistent_throttle: true,
             idempotent_spawn: true,
             custom_networking: true,
-            template_build: true,
             ..Capabilities::default()
         }
     }
@@ -322,10 +322,6 @@ impl Provider for LibvirtProvider {
         let running = Self::info(name, &domain)?.state == PowerState::Running;
         let defined = Self::defined(name, &domain, sys::VIR_DOMAIN_XML_INACTIVE)?;
         tuning::apply(&domain, running, defined.macs.first().map(String::as_str), change)
-    }
-
-    fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
-        template::build(&self.templates, options, progress)
     }
 }
 

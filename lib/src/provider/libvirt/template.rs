@@ -4,6 +4,8 @@
 
 use crate::host::paths::HostPaths;
 use crate::host::provisioning_lock::LOCK_FILE;
+use super::profile::Profile;
+use crate::provider::module::OpenContext;
 use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
 use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, TemplateStore};
 
@@ -20,7 +22,9 @@ pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
     TemplateStore::new(layout, accelerator)
 }
 
-pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
+/// Builds (or keeps) the template with this host's profile (its accelerator).
+pub fn build(ctx: &OpenContext, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
+    let store = store(ctx.paths, Profile::load(ctx.paths, ctx.config)?.accelerator);
     let TemplateOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 } = options.clone();
     let outcome = store.build(&BuildOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 }, progress)?;
     Ok(TemplateBuild { path: outcome.path, built: outcome.built })

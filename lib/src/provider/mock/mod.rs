@@ -6,6 +6,7 @@
 mod guest;
 mod knobs;
 mod store;
+mod template;
 
 use super::module::{OpenContext, ProviderModule};
 use super::rng::{fraction, SplitMix64};
@@ -14,8 +15,10 @@ use crate::host::cloud_init::nocloud_seed;
 use crate::host::paths::HostPaths;
 use knobs::Knobs;
 use std::cell::RefCell;
-use std::path::PathBuf;
+use faults::FaultPlan;
+use std::path::{Path, PathBuf};
 use store::{now_ms, MockPower, MockThrottle, MockVm, Store};
+pub use template::build_template;
 
 pub const MODULE: ProviderModule =
     ProviderModule { name: "mock", display_name: "Mock backend (deterministic, for tests and demos)", open };
@@ -23,10 +26,14 @@ pub const MODULE: ProviderModule =
 /// The mock behind the fault injector its knobs configure, with its own state directory.
 fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
     let dir = state_dir(ctx.paths);
-    let (knobs, faults) = knobs::load(&dir).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    let (knobs, faults) = load_knobs(&dir)?;
     let provider = MockProvider { store: Store::open(&dir)?, rng: RefCell::new(SplitMix64::new(knobs.seed)), knobs };
     provider.apply_named_drift()?;
     Ok(Backend::new(Box::new(provider)).with_faults(faults).with_private_state(dir))
+}
+
+fn load_knobs(dir: &Path) -> Result<(Knobs, FaultPlan), ProviderError> {
+    knobs::load(dir).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))
 }
 
 /// `<root>/var/lib/blockhost/mock` with an explicit root, else the user's data directory.
@@ -191,7 +198,6 @@ impl Provider for MockProvider {
             throttle: true,
             persistent_throttle: true,
             idempotent_spawn: true,
-            template_build: true,
             ..Capabilities::default()
         }
     }
@@ -360,42 +366,5 @@ impl Provider for MockProvider {
             set_limit(&mut t.iops_write, change.iops_write);
             Ok(())
         })
-    }
-
-    fn build_template(&self, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
-        let templates = self.store.dir().join("templates");
-        let current = templates.join("current");
-        let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", templates.display()));
-        if !options.force {
-            if let Ok(target) = std::fs::read_link(&current) {
-                progress(&format!("Current template {} is up to date (use --force to rebuild)", target.display()));
-                return Ok(TemplateBuild { path: templates.join(target), built: false });
-            }
-        }
-        std::fs::create_dir_all(&templates).map_err(fail)?;
-        let version = format!("mock-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"));
-        let staging = templates.join(format!(".staging-{}", std::process::id()));
-        let source = options.source.clone().unwrap_or_else(|| "debootstrap".into());
-        let suite = options.suite.clone().unwrap_or_else(|| "bookworm".into());
-        progress(&format!("[1/3] Preparing {suite} image from {source}"));
-        std::fs::create_dir_all(&staging).map_err(fail)?;
-        let manifest = serde_json::json!({
-            "version": version,
-            "source": source,
-            "suite": suite,
-            "packages": ["cloud-init", "qemu-guest-agent", "openssh-server", "sudo"],
-            "boot": "mock",
-            "built_at": crate::host::timestamp::format(&crate::host::timestamp::now()),
-        });
-        progress("[2/3] Writing template manifest");
-        crate::host::atomic::write_atomic(&staging.join("manifest.json"), manifest.to_string().as_bytes(), 0o644).map_err(fail)?;
-        let final_dir = templates.join(&version);
-        std::fs::rename(&staging, &final_dir).map_err(fail)?;
-        progress("[3/3] Switching the current template");
-        let link_tmp = templates.join(format!(".current-{}", std::process::id()));
-        let _ = std::fs::remove_file(&link_tmp);
-        std::os::unix::fs::symlink(&version, &link_tmp).map_err(fail)?;
-        std::fs::rename(&link_tmp, &current).map_err(fail)?;
-        Ok(TemplateBuild { path: final_dir, built: true })
     }
 }
