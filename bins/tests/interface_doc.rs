@@ -74,9 +74,10 @@ fn every_executable_is_documented_exactly() {
 #[test]
 fn the_parser_sees_every_table() {
     let doc = documented();
-    assert_eq!(doc.len(), 16);
+    assert_eq!(doc.len(), 15);
     assert!(doc["blockhost-vm-create"].contains("--owner-wallet <ADDRESS>"));
     assert!(doc["blockhost-vm-guest-exec"].contains("<COMMAND>..."));
     assert!(doc["blockhost-vm-metrics"].contains("[NAME]"));
+    assert!(doc["blockhost-vm-gc"].contains("--vm-timeout <SECS>"), "the reconcile mode's table is gc's");
     assert!(doc["blockhost-provisioner-detect"].is_empty());
 }

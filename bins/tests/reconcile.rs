@@ -1,4 +1,4 @@
-//! `blockhost-vm-reconcile` after a simulated host restart on the mock backend
+//! `blockhost-vm-gc --reconcile` after a simulated host restart on the mock backend
 //! (its `reboot:<vm>` drift: the VM off and its host route gone; `start:<vm>`
 //! after it: autostarted by the hypervisor): exact lines and exit codes, a
 //! second run that changes nothing and says so, the bounds, and the verb
@@ -35,7 +35,8 @@ fn ipv6(root: &Root, vm: &str) -> String {
 const REBOOT: &str = "reboot:vm1, reboot:vm2, reboot:vm3, start:vm2, start:vm3";
 
 fn run(root: &Root, args: &[&str], knobs: &[(&str, &str)]) -> (i32, String, String) {
-    let out = run_with_knobs(root, "blockhost-vm-reconcile", args, knobs);
+    let args: Vec<&str> = std::iter::once("--reconcile").chain(args.iter().copied()).collect();
+    let out = run_with_knobs(root, "blockhost-vm-gc", &args, knobs);
     (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
@@ -144,7 +145,7 @@ fn bounds_of_zero_are_usage_errors() {
     for args in [["--vm-timeout", "0"], ["--timeout", "0"]] {
         let (code, stdout, stderr) = run(&root, &args, &[]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{args:?}");
-        assert!(stderr.starts_with("blockhost-vm-reconcile: "), "{stderr}");
+        assert!(stderr.starts_with("blockhost-vm-gc: "), "{stderr}");
     }
 }
 

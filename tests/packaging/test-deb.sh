@@ -23,7 +23,7 @@ PKG=blockhost-provisioner-libvirt
 PROGS=(blockhost-vm-create blockhost-vm-destroy blockhost-vm-start blockhost-vm-stop blockhost-vm-kill
     blockhost-vm-status blockhost-vm-list blockhost-vm-metrics blockhost-vm-throttle blockhost-vm-gc
     blockhost-vm-resume blockhost-vm-update-gecos blockhost-vm-guest-exec blockhost-build-template
-    blockhost-provisioner-detect blockhost-vm-reconcile)
+    blockhost-provisioner-detect)
 WANTS=etc/systemd/system/timers.target.wants/blockhost-gc.timer
 RECONCILE_WANTS=etc/systemd/system/multi-user.target.wants/blockhost-reconcile.service
 BH_UID=4242
@@ -112,6 +112,16 @@ ok "contents: $(wc -l <"$work/files") files at their contract paths with their m
 
 # --- library dependencies of the executables -----------------------------
 dpkg-deb -x "$deb" "$work/extract"
+
+# --- size: fifteen distinct executables, at most 25 MB installed ----------
+[ "${#PROGS[@]}" -eq 15 ] || fail "the contract has fifteen executables, the list here has ${#PROGS[@]}"
+installed_size=$(field Installed-Size)
+[ "$installed_size" -le 25600 ] || fail "Installed-Size $installed_size KiB exceeds 25600"
+exes=$(find "$work/extract/usr/bin" -type f -links 1 | wc -l)
+[ "$exes" -eq 15 ] || fail "usr/bin holds $exes regular unlinked files, not fifteen"
+sums=$(cd "$work/extract/usr/bin" && sha256sum -- * | cut -d' ' -f1 | sort -u | wc -l)
+[ "$sums" -eq 15 ] || fail "usr/bin holds $sums distinct executables, not fifteen"
+ok "size: Installed-Size $installed_size KiB (at most 25600), fifteen distinct executables in usr/bin"
 needed=$(for p in "${PROGS[@]}"; do readelf -d "$work/extract/usr/bin/$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
 case "$needed" in
     *libvirt.so.0*) case ", $depends" in *", libvirt0 "*) ;; *) fail "the executables link libvirt.so.0 but Depends lacks libvirt0" ;; esac ;;
@@ -132,14 +142,14 @@ if command -v systemd-analyze >/dev/null 2>&1; then
         || fail "systemd-analyze verify"
     ok "systemd-analyze verify: blockhost-gc.service and .timer"
     reconcile_unit=$work/extract/usr/lib/systemd/system/blockhost-reconcile.service
-    grep -qx 'ExecStart=/usr/bin/blockhost-vm-reconcile --vm-timeout 60 --timeout 300' "$reconcile_unit" \
+    grep -qx 'ExecStart=/usr/bin/blockhost-vm-gc --reconcile --vm-timeout 60 --timeout 300' "$reconcile_unit" \
         || fail "ExecStart of blockhost-reconcile.service"
     for line in Type=oneshot User=blockhost Group=blockhost WantedBy=multi-user.target \
         'After=libvirtd.service network-online.target blockhost-root-agent.service' \
         'Wants=libvirtd.service network-online.target blockhost-root-agent.service'; do
         grep -qx "$line" "$reconcile_unit" || fail "blockhost-reconcile.service lacks $line"
     done
-    sed "s#/usr/bin/blockhost-vm-reconcile#$work/extract/usr/bin/blockhost-vm-reconcile#" \
+    sed "s#/usr/bin/blockhost-vm-gc#$work/extract/usr/bin/blockhost-vm-gc#" \
         "$reconcile_unit" >"$units/blockhost-reconcile.service"
     systemd-analyze verify --man=no "$units/blockhost-reconcile.service" \
         || fail "systemd-analyze verify blockhost-reconcile.service"

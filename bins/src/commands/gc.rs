@@ -4,6 +4,7 @@ use crate::entry::{open_session, stderr_progress, Executable, Outcome};
 use clap::Parser;
 use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 use provisioner::verbs::gc::{self, GcOptions, Item, ItemResult, Report};
+use provisioner::verbs::reconcile::Bounds;
 use std::time::Duration;
 
 pub const PROG: &str = "blockhost-vm-gc";
@@ -31,8 +32,17 @@ pub struct Args {
     #[arg(long)]
     pub mock: bool,
     /// Only move the upstream provisioner's /var/lib/blockhost/vm-db.json into the configured database (once; the package's postinst runs it)
-    #[arg(long, conflicts_with_all = ["execute", "suspend_only", "destroy_only", "grace_days", "mock"])]
+    #[arg(long, conflicts_with_all = ["execute", "suspend_only", "destroy_only", "grace_days", "mock", "reconcile"])]
     pub migrate_upstream_db: bool,
+    /// Only make every VM match the VM database after a host restart: active VMs running with their host route, suspended and destroyed VMs off; one line per VM (blockhost-reconcile.service runs it at boot)
+    #[arg(long, conflicts_with_all = ["execute", "suspend_only", "destroy_only", "grace_days", "stop_timeout"])]
+    pub reconcile: bool,
+    /// With --reconcile: seconds each VM may take (a graceful stop is forced off when it is up)
+    #[arg(long, requires = "reconcile", default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub vm_timeout: u64,
+    /// With --reconcile: seconds the whole run may take; VMs not reached by then are reported as failed
+    #[arg(long, requires = "reconcile", default_value_t = 300, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 /// `--migrate-upstream-db`: one line on stdout; a record kept from the
@@ -103,10 +113,14 @@ pub fn print_report(report: &Report) {
 impl Executable for Args {
     const PROG: &'static str = PROG;
 
-    /// Exit 1 when a VM failed; the report says which.
+    /// Exit 1 when a VM failed; the report (or its line) says which.
     fn run(self) -> Outcome {
         if self.migrate_upstream_db {
             return migrate_upstream_db();
+        }
+        if self.reconcile {
+            let bounds = Bounds { per_vm: Duration::from_secs(self.vm_timeout), overall: Duration::from_secs(self.timeout) };
+            return super::reconcile::run(bounds, self.mock);
         }
         let options = GcOptions {
             execute: self.execute,

@@ -9,7 +9,7 @@ pub mod guest_exec;
 pub mod kill;
 pub mod list;
 pub mod metrics;
-pub mod reconcile;
+mod reconcile;
 pub mod resume;
 pub mod start;
 pub mod status;
@@ -20,8 +20,7 @@ pub mod update_gecos;
 use clap::CommandFactory;
 
 /// Every executable's name and clap definition, in the order of the manifest's
-/// verbs, then the host's own (boot-time reconciliation); what man pages, shell
-/// completions and interface checks are made from.
+/// verbs; what man pages, shell completions and interface checks are made from.
 pub fn all() -> Vec<(&'static str, clap::Command)> {
     vec![
         (create::PROG, create::Args::command()),
@@ -39,6 +38,5 @@ pub fn all() -> Vec<(&'static str, clap::Command)> {
         (guest_exec::PROG, guest_exec::Args::command()),
         (build_template::PROG, build_template::Args::command()),
         (detect::PROG, detect::Args::command()),
-        (reconcile::PROG, reconcile::Args::command()),
     ]
 }

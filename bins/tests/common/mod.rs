@@ -110,7 +110,7 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
     }
 }
 
-pub const BINARIES: [&str; 16] = [
+pub const BINARIES: [&str; 15] = [
     "blockhost-vm-create",
     "blockhost-vm-destroy",
     "blockhost-vm-start",
@@ -126,7 +126,6 @@ pub const BINARIES: [&str; 16] = [
     "blockhost-vm-guest-exec",
     "blockhost-build-template",
     "blockhost-provisioner-detect",
-    "blockhost-vm-reconcile",
 ];
 
 /// Path of one of the executables, as built by cargo for these tests.
@@ -157,7 +156,6 @@ pub fn bin_path(bin: &str) -> PathBuf {
         "blockhost-vm-guest-exec" => env!("CARGO_BIN_EXE_blockhost-vm-guest-exec"),
         "blockhost-build-template" => env!("CARGO_BIN_EXE_blockhost-build-template"),
         "blockhost-provisioner-detect" => env!("CARGO_BIN_EXE_blockhost-provisioner-detect"),
-        "blockhost-vm-reconcile" => env!("CARGO_BIN_EXE_blockhost-vm-reconcile"),
         other => panic!("unknown executable {other}"),
     })
 }
