@@ -3,7 +3,7 @@
 //! uses one that uses it back. Read from the sources: every `use` tree and
 //! every inline `crate::`/`super::`/`self::` path, comments excluded.
 
-use regex::Regex;
+use regex_lite::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

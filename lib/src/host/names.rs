@@ -1,7 +1,7 @@
 //! Validation of the identifiers that reach file names, domain names, cloud-init
 //! YAML, GECOS fields and guest shell commands.
 
-use regex::Regex;
+use regex_lite::Regex;
 use std::sync::LazyLock;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

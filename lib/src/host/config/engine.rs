@@ -2,7 +2,7 @@
 //! (`constraints.address_pattern`).
 
 use crate::host::paths::HostPaths;
-use regex::Regex;
+use regex_lite::Regex;
 
 /// The engine's address pattern, when the file parses and the pattern compiles in
 /// Rust's regex dialect; otherwise `None` (and only the baseline wallet rule applies).
