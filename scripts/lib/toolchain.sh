@@ -71,6 +71,8 @@ ensure_commands() {
 
 ensure_build_tools() {
     ensure_commands cc:build-essential pkg-config:pkg-config
+    # OpenSSL: the template builder's HTTPS goes through the system's TLS (native-tls)
+    pkg-config --exists openssl 2>/dev/null || apt_install libssl-dev
 }
 
 # libvirt's C library and headers: the `virt` crate links against them.

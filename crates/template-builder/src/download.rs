@@ -7,11 +7,15 @@ use super::staging::PARTIAL_SUFFIX;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 
 /// A blocking client: `timeout` bounds connecting and each read, never a whole
-/// (possibly large) body.
+/// (possibly large) body. TLS is the system's OpenSSL with the system's trusted
+/// certificates (/etc/ssl/certs, where an operator adds a proxy's CA).
 pub fn agent(timeout: Duration) -> ureq::Agent {
+    let tls = TlsConfig::builder().provider(TlsProvider::NativeTls).root_certs(RootCerts::PlatformVerifier).build();
     ureq::Agent::config_builder()
+        .tls_config(tls)
         .timeout_connect(Some(timeout))
         .timeout_recv_response(Some(timeout))
         .timeout_per_read(Some(timeout))
