@@ -10,7 +10,10 @@ use virt::domain::Domain;
 
 /// Per-stream cap on captured output; the rest is dropped and reported.
 pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
-const POLL: Duration = Duration::from_millis(100);
+/// Waits between status checks of a guest command: short first (most commands
+/// end within milliseconds), doubling up to the longest.
+const FIRST_POLL: Duration = Duration::from_millis(2);
+const LONGEST_POLL: Duration = Duration::from_millis(100);
 
 /// One agent command; `timeout` bounds the wait for its reply.
 fn command(domain: &Domain, request: &Value, timeout: Duration) -> Result<Value, virt::error::Error> {
@@ -43,6 +46,7 @@ pub fn exec(domain: &Domain, cmd: &str, timeout: Duration) -> Result<ExecOutput,
     let pid = reply.get("pid").and_then(Value::as_i64).ok_or_else(|| {
         ProviderError::new(ErrorCode::Internal, format!("guest-exec: the agent returned no pid ({reply})"))
     })?;
+    let mut poll = FIRST_POLL;
     loop {
         let left = timeout.saturating_sub(started.elapsed());
         let status = command(domain, &json!({"execute": "guest-exec-status", "arguments": {"pid": pid}}), left.max(Duration::from_secs(1)))
@@ -56,7 +60,8 @@ pub fn exec(domain: &Domain, cmd: &str, timeout: Duration) -> Result<ExecOutput,
                 format!("the guest command did not finish within {} s", timeout.as_secs()),
             ));
         }
-        std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())));
+        std::thread::sleep(poll.min(timeout.saturating_sub(started.elapsed())));
+        poll = (poll * 2).min(LONGEST_POLL);
     }
 }
 
