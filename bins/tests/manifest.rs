@@ -31,7 +31,7 @@ fn built_executables() -> BTreeSet<String> {
 fn all_lists_every_executable_of_the_workspace() {
     let listed: BTreeSet<String> = blockhost_cli::commands::all().into_iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(listed, built_executables());
-    assert_eq!(listed.len(), 16);
+    assert_eq!(listed.len(), 15);
     for (name, command) in blockhost_cli::commands::all() {
         assert_eq!(command.get_name(), name, "clap name of {name}");
     }
