@@ -80,7 +80,7 @@ fn addresses_are_never_handed_out_twice_and_the_pool_runs_out() {
     let ips: Vec<String> = ["a1", "a2", "a3", "a4"].iter().map(|n| h.create(n).ip).collect();
     assert_eq!(ips, ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]);
     let err = create_in(&h.session(), "a5").unwrap_err();
-    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted("IPv4"))), "{err:?}");
+    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted { pool: "IPv4", .. })), "{err:?}");
     assert_eq!(h.record("a5"), None);
     assert_eq!(backend_vm(&h.session(), "a5"), None);
     // A destroy gives its address back to the next create.
@@ -99,7 +99,7 @@ fn vmids_come_from_the_configured_range() {
     assert_eq!(h.record("v2").unwrap()["vmid"], json!(101));
     assert_eq!(h.db()["next_vmid"], json!(102));
     let err = create_in(&h.session(), "v3").unwrap_err();
-    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted(_))), "{err:?}");
+    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted { pool: "VMID", .. })), "{err:?}");
     assert_eq!(h.allocated_ips().len(), 2, "the failed create released its address");
 }
 

@@ -14,6 +14,7 @@ pub use engine::address_pattern;
 pub use network_mode::network_mode;
 pub use web3::AuthDefaults;
 
+use crate::host::io_words::io_words;
 use parse::{parse_json, parse_yaml};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("{path}: file is empty", path = .0.display())]
     Empty(PathBuf),
-    #[error("{path}: cannot read: {1}", path = .0.display())]
+    #[error("{path}: cannot read: {}", io_words(.1), path = .0.display())]
     Io(PathBuf, std::io::Error),
     #[error("{path}: not valid {1}: {2}", path = .0.display())]
     Parse(PathBuf, &'static str, String),
