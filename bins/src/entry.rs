@@ -130,9 +130,15 @@ fn usage_line(err: &clap::Error) -> String {
     if line.is_empty() { "invalid arguments".to_string() } else { line.to_string() }
 }
 
-/// Opens the session; a long wait for the VM database lock is told on stderr.
+/// Opens the session; db.yaml's likely typos and a long wait for the VM database
+/// lock are told on stderr.
 pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {
     let mut session = Session::open(HostPaths::from_env(), mock, config_required)?;
+    if let Some(source) = &session.config.source {
+        for typo in &session.config.typos {
+            note!("warning: {}: unknown key '{}' is ignored; did you mean '{}'?", source.display(), typo.key, typo.meant);
+        }
+    }
     session.db.set_lock_notice(stderr_progress);
     Ok(session)
 }

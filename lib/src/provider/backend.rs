@@ -56,7 +56,7 @@ impl Backend {
         self.provider.capabilities()
     }
 
-    pub fn detect(&self) -> bool {
+    pub fn detect(&self) -> Result<(), ProviderError> {
         self.provider.detect()
     }
 
@@ -316,8 +316,8 @@ mod tests {
         fn capabilities(&self) -> Capabilities {
             Capabilities::default()
         }
-        fn detect(&self) -> bool {
-            true
+        fn detect(&self) -> Result<(), ProviderError> {
+            Ok(())
         }
         fn get(&self, _: &str) -> Result<Option<VmInfo>, ProviderError> {
             unused()

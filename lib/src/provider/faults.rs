@@ -121,7 +121,7 @@ impl Provider for Faulty {
         self.inner.capabilities()
     }
 
-    fn detect(&self) -> bool {
+    fn detect(&self) -> Result<(), ProviderError> {
         self.inner.detect()
     }
 

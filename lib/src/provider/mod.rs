@@ -32,8 +32,8 @@ pub trait Provider {
 
     fn capabilities(&self) -> Capabilities;
 
-    /// Whether this backend's platform is usable on this host.
-    fn detect(&self) -> bool;
+    /// Whether this backend's platform is usable on this host; when not, why.
+    fn detect(&self) -> Result<(), ProviderError>;
 
     /// `Ok(None)` when the VM does not exist.
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError>;

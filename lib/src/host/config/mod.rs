@@ -6,12 +6,14 @@ mod db_yaml;
 mod engine;
 mod network_mode;
 mod parse;
+mod typos;
 mod web3;
 
 pub use broker::BrokerAllocation;
 pub use db_yaml::{DbConfig, Ipv4Pool, Ipv6Bounds, VmidRange};
 pub use engine::address_pattern;
 pub use network_mode::network_mode;
+pub use typos::Typo;
 pub use web3::AuthDefaults;
 
 use crate::host::io_words::io_words;

@@ -183,8 +183,14 @@ impl Provider for LibvirtProvider {
         }
     }
 
-    fn detect(&self) -> bool {
-        self.conn().ok().and_then(|c| c.driver_type().ok()).is_some_and(|t| t.eq_ignore_ascii_case("QEMU"))
+    fn detect(&self) -> Result<(), ProviderError> {
+        let uri = &self.profile.uri;
+        let driver = self.conn()?.driver_type().map_err(|e| read_error(&format!("asking libvirt at {uri} for its driver"), &e))?;
+        if driver.eq_ignore_ascii_case("QEMU") {
+            Ok(())
+        } else {
+            Err(ProviderError::new(ErrorCode::Unsupported, format!("libvirt at {uri} drives {driver}, not QEMU (db.yaml libvirt.uri)")))
+        }
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
