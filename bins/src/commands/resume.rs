@@ -31,6 +31,9 @@ impl Executable for Args {
     fn run(self) -> Outcome {
         let session = open_session(self.mock, false)?;
         let plan = resume::plan(&session, &self.name, self.extend_days, timestamp::now())?;
+        if plan.active_but_off {
+            crate::note!("VM {} is active in the database but its domain is off: starting it", plan.name);
+        }
         if self.dry_run {
             crate::out!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
         } else {
