@@ -1,6 +1,6 @@
 //! blockhost-vm-stop
 
-use crate::entry::{open_session, Executable, Outcome};
+use crate::entry::{open_session, stderr_progress, Executable, Outcome};
 use clap::Parser;
 use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::power::{self, Outcome::AlreadyThere, Outcome::Done, DEFAULT_STOP_TIMEOUT_SECS};
@@ -23,7 +23,7 @@ impl Executable for Args {
     const PROG: &'static str = PROG;
 
     fn run(self) -> Outcome {
-        match power::stop(&open_session(false, false)?, &self.name, Duration::from_secs(self.timeout))? {
+        match power::stop_telling(&open_session(false, false)?, &self.name, Duration::from_secs(self.timeout), &mut stderr_progress)? {
             Done => crate::out!("VM stopped: {}", self.name),
             AlreadyThere => crate::out!("VM already stopped: {}", self.name),
         }

@@ -12,7 +12,8 @@ use crate::host::vmdb::{DbError, Document, PendingCreate, Registration};
 use crate::host::{names, pools, timestamp};
 use crate::provider::{CreateStep, NicSpec, VmSpec};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use super::wait_notice::WaitNotice;
+use std::time::Duration;
 
 pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 180;
 
@@ -354,24 +355,25 @@ fn agent_timeout(session: &Session) -> Duration {
 fn wait_for_agent(session: &Session, name: &str, interrupt: &Interrupt, progress: Progress) -> Result<(), VerbError> {
     let timeout = agent_timeout(session);
     progress(&format!("Waiting up to {} s for the guest agent of {name}", timeout.as_secs()));
-    let started = Instant::now();
+    let mut notice = WaitNotice::new(format!("the guest agent of {name}"), timeout, session.notice_every);
     loop {
         interrupt.check()?;
         match session.backend.guest_ping(name) {
             Ok(true) => {
-                progress(&format!("Guest agent answered after {:.1} s", started.elapsed().as_secs_f64()));
+                progress(&format!("Guest agent answered after {:.1} s", notice.elapsed().as_secs_f64()));
                 return Ok(());
             }
             Ok(false) => {}
             Err(e) if e.retryable() => {}
             Err(e) => return Err(e.into()),
         }
-        if started.elapsed() >= timeout {
+        if notice.elapsed() >= timeout {
             return Err(VerbError::Failed(format!(
                 "the guest agent of {name} did not answer within {} s",
                 timeout.as_secs()
             )));
         }
-        std::thread::sleep(Duration::from_millis(200).min(timeout.saturating_sub(started.elapsed())));
+        notice.tick(progress);
+        std::thread::sleep(Duration::from_millis(200).min(timeout.saturating_sub(notice.elapsed())));
     }
 }

@@ -18,6 +18,7 @@ pub mod resume;
 pub mod status;
 pub mod throttle;
 pub mod update_gecos;
+pub mod wait_notice;
 
 use crate::host::cloud_init::CloudInitError;
 use crate::host::config::{ConfigError, DbConfig};
@@ -30,6 +31,7 @@ use crate::provider::{Backend, ProviderError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerbError {
@@ -91,6 +93,8 @@ pub struct Session {
     pub db: VmDatabase,
     /// Set by the binary's signal handler (create's); waits for the database lock end on it.
     pub interrupt: Interrupt,
+    /// How often a long wait (the guest agent, a graceful stop) is told.
+    pub notice_every: Duration,
 }
 
 impl Session {
@@ -105,7 +109,7 @@ impl Session {
         };
         let interrupt = Interrupt::default();
         let db = database(db_path, &config, LockWait { interrupt: interrupt.flag(), ..LockWait::default() });
-        Ok(Self { paths, config, backend, db, interrupt })
+        Ok(Self { paths, config, backend, db, interrupt, notice_every: wait_notice::DEFAULT_EVERY })
     }
 
     /// Where per-VM host state lives (the backend's own directory for the mock).

@@ -294,6 +294,19 @@ fn a_slow_guest_agent_is_waited_for() {
 }
 
 #[test]
+fn a_long_agent_wait_is_told_every_interval_with_the_time_waited_and_the_bound() {
+    let h = Host::new();
+    h.knobs("agent_delay_ms: 700\n");
+    let mut session = h.session();
+    session.notice_every = std::time::Duration::from_millis(200);
+    let mut lines = Vec::new();
+    provisioner::verbs::create::run(&session, &args("slow", true), &Interrupt::default(), &mut |l: &str| lines.push(l.to_string())).unwrap();
+    let told: Vec<&String> = lines.iter().filter(|l| l.starts_with("Still waiting for the guest agent of slow: ")).collect();
+    assert!((2..=4).contains(&told.len()), "about one line per 200 ms of a 700 ms wait: {lines:?}");
+    assert!(told.iter().all(|l| l.ends_with(" s of 180 s")), "{told:?}");
+}
+
+#[test]
 fn an_unreachable_backend_fails_before_anything_is_reserved() {
     let h = Host::new();
     h.knobs("unreachable: true\n");
