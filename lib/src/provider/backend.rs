@@ -79,6 +79,10 @@ impl Backend {
         self.provider.leftovers(name)
     }
 
+    pub fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.provider.console_log(name)
+    }
+
     pub fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
         self.provider.guest_ping(name)
     }

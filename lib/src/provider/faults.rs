@@ -166,6 +166,10 @@ impl Provider for Faulty {
         self.mutate("power_off", || self.inner.power_off(name))
     }
 
+    fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.inner.console_log(name)
+    }
+
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
         self.call("guest_ping")?;
         self.inner.guest_ping(name)

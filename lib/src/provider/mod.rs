@@ -69,6 +69,11 @@ pub trait Provider {
         Ok(Vec::new())
     }
 
+    /// The file the guest's console is logged to, when this backend keeps one.
+    fn console_log(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Whether the guest agent answers right now (one short, bounded probe).
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError>;
 

@@ -3,9 +3,10 @@
 //! failure undoes every completed step in reverse; a killed create is undone by
 //! the next create or gc.
 
-use super::{recover, Interrupt, Progress, Session, VerbError};
+use super::{recover, ConsoleLog, Interrupt, Progress, Session, VerbError};
 use crate::host::cloud_init::{self, BootstrapInput};
 use crate::host::config::{address_pattern, network_mode, AuthDefaults, BrokerAllocation};
+use crate::host::io_words::io_words;
 use crate::host::process::ProcessId;
 use crate::host::provisioning_lock::ProvisioningLock;
 use crate::host::vmdb::{DbError, Document, PendingCreate, Registration};
@@ -352,6 +353,18 @@ fn agent_timeout(session: &Session) -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Copies the guest's console log out of the way of the rollback, to
+/// `<state>/failed-creates/<name>.console.log`, for the operator to read.
+fn keep_console_log(session: &Session, name: &str) -> ConsoleLog {
+    let Some(log) = session.backend.console_log(name) else { return ConsoleLog::None };
+    let kept = session.state_dir().join("failed-creates").join(format!("{name}.console.log"));
+    let copied = kept.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::copy(&log, &kept));
+    match copied {
+        Ok(_) => ConsoleLog::Kept(kept),
+        Err(e) => ConsoleLog::NotKept(kept, format!("{}: {}", log.display(), io_words(&e))),
+    }
+}
+
 fn wait_for_agent(session: &Session, name: &str, interrupt: &Interrupt, progress: Progress) -> Result<(), VerbError> {
     let timeout = agent_timeout(session);
     progress(&format!("Waiting up to {} s for the guest agent of {name}", timeout.as_secs()));
@@ -368,10 +381,7 @@ fn wait_for_agent(session: &Session, name: &str, interrupt: &Interrupt, progress
             Err(e) => return Err(e.into()),
         }
         if notice.elapsed() >= timeout {
-            return Err(VerbError::Failed(format!(
-                "the guest agent of {name} did not answer within {} s",
-                timeout.as_secs()
-            )));
+            return Err(VerbError::AgentSilent { name: name.to_string(), secs: timeout.as_secs(), console_log: keep_console_log(session, name) });
         }
         notice.tick(progress);
         std::thread::sleep(Duration::from_millis(200).min(timeout.saturating_sub(notice.elapsed())));

@@ -55,6 +55,26 @@ pub enum VerbError {
     Failed(String),
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+    /// The guest agent never answered: where the guest's console was logged, kept for the operator.
+    #[error("the guest agent of {name} did not answer within {secs} s (db.yaml agent_timeout_seconds); {}", console_words(.console_log))]
+    AgentSilent { name: String, secs: u64, console_log: ConsoleLog },
+}
+
+/// What became of a VM's console log when its create failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleLog {
+    Kept(PathBuf),
+    NotKept(PathBuf, String),
+    /// The backend keeps none.
+    None,
+}
+
+fn console_words(log: &ConsoleLog) -> String {
+    match log {
+        ConsoleLog::Kept(path) => format!("the guest's console log is kept at {}", path.display()),
+        ConsoleLog::NotKept(path, why) => format!("its console log could not be kept at {}: {why}", path.display()),
+        ConsoleLog::None => "this backend keeps no console log of the guest".to_string(),
+    }
 }
 
 /// Reports progress lines (stderr in the binaries).

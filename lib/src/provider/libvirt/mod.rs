@@ -292,6 +292,10 @@ impl Provider for LibvirtProvider {
         }
     }
 
+    fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        Some(self.files(name).console_log)
+    }
+
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
         agent::ping(&self.domain(name)?, PING_TIMEOUT)
     }
