@@ -91,7 +91,7 @@ mod tests {
         reserve(&mut doc, "b", Ipv4Addr::new(10, 0, 0, 3), None);
         assert_eq!(
             next_ipv4(&doc, &p).unwrap_err().to_string(),
-            "the IPv4 pool 10.0.0.1-10.0.0.3 is exhausted (every one is taken); widen it with db.yaml's `ip_pool`"
+            "the IPv4 pool 10.0.0.1-10.0.0.3 is exhausted (every one is taken); widen it with `ip_pool.start`/`ip_pool.end` in db.yaml"
         );
     }
 
@@ -161,7 +161,7 @@ mod tests {
         reserve(&mut doc, "a", Ipv4Addr::new(10, 0, 0, 1), Some(only));
         assert_eq!(
             next_ipv6(&doc, &broker, &bounds).unwrap_err().to_string(),
-            "the IPv6 pool 2001:db8::3-2001:db8::3 of 2001:db8::/126 is exhausted (every one is taken); widen it with db.yaml's `ipv6_pool`"
+            "the IPv6 pool 2001:db8::3-2001:db8::3 of 2001:db8::/126 is exhausted (every one is taken); widen it with `ipv6_pool.start`/`ipv6_pool.end` in db.yaml"
         );
     }
 
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(allocate_vmid(&mut doc, &range).unwrap(), 101);
         assert_eq!(
             allocate_vmid(&mut doc, &range).unwrap_err().to_string(),
-            "the VMID pool 100-101 is exhausted (every one is taken); widen it with db.yaml's `vmid_range`"
+            "the VMID pool 100-101 is exhausted (every one is taken); widen it with `vmid_range.start`/`vmid_range.end` in db.yaml"
         );
     }
 }

@@ -46,7 +46,7 @@ pub enum DbError {
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
     /// Every value of a pool is taken: which pool, its range, and the db.yaml key that sets it.
-    #[error("the {pool} pool {range} is exhausted (every one is taken); widen it with db.yaml's `{key}`")]
+    #[error("the {pool} pool {range} is exhausted (every one is taken); widen it with `{key}.start`/`{key}.end` in db.yaml")]
     PoolExhausted { pool: &'static str, range: String, key: &'static str },
 }
 

@@ -3,6 +3,7 @@
 //! guest agent, bulk statistics and persistent throttles.
 
 mod agent;
+mod bridges;
 mod domain_xml;
 mod errors;
 mod ffi;
@@ -19,7 +20,7 @@ use super::*;
 use crate::host::paths::HostPaths;
 use crate::host::root_agent::RootAgent;
 use domain_xml::{read_back, DomainPlan};
-use errors::{is_not_found, read_error, write_error};
+use errors::{connect_error, is_not_found, read_error, write_error};
 use profile::Profile;
 use std::cell::OnceCell;
 use template_builder::TemplateStore;
@@ -65,9 +66,7 @@ impl LibvirtProvider {
         if let Some(conn) = self.conn.get() {
             return Ok(conn);
         }
-        let conn = Connect::open(Some(&self.profile.uri)).map_err(|e| {
-            ProviderError::new(ErrorCode::Unavailable, format!("cannot connect to libvirt at {}: {}", self.profile.uri, e.message()))
-        })?;
+        let conn = Connect::open(Some(&self.profile.uri)).map_err(|e| connect_error(&self.profile.uri, &e))?;
         Ok(self.conn.get_or_init(|| conn))
     }
 
@@ -110,9 +109,7 @@ impl LibvirtProvider {
     }
 
     fn define(&self, spec: &VmSpec, files: &VmFiles) -> Result<(), ProviderError> {
-        let template = self.templates.current()?.ok_or_else(|| {
-            ProviderError::new(ErrorCode::InvalidSpec, "there is no VM template yet; run blockhost-build-template")
-        })?;
+        let template = self.templates.current()?.ok_or_else(|| template::missing(&self.paths))?;
         host_files::create_overlay(&self.paths, &files.overlay, &template.image_path(), spec.disk_gib)?;
         let direct_io = host_files::choose_direct_io(&files.overlay, &template.image_path(), host_files::supports_direct_io, &mut |line| {
             use std::io::Write as _;
@@ -269,7 +266,9 @@ impl Provider for LibvirtProvider {
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         let domain = self.domain(name)?;
-        domain.create().map_err(|e| write_error(&format!("starting {name}"), &e))?;
+        domain.create().map_err(|e| {
+            bridges::missing_bridge(&self.paths, &e.message()).unwrap_or_else(|| write_error(&format!("starting {name}"), &e))
+        })?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
             routes::add(&self.root_agent, name, &record);
         }

@@ -5,6 +5,7 @@
 use crate::host::paths::HostPaths;
 use crate::host::provisioning_lock::LOCK_FILE;
 use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
+use std::path::PathBuf;
 use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, TemplateStore};
 
 /// The store under `<state>/templates`, pruning around the VM disks in
@@ -12,12 +13,23 @@ use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, Te
 pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
     let state = paths.state_dir();
     let layout = StoreLayout {
-        templates: state.join("templates"),
+        templates: templates_dir(paths),
         packages: state.join("template-packages"),
         vms: state.join("vms"),
         create_marker: paths.run_dir().join(LOCK_FILE),
     };
     TemplateStore::new(layout, accelerator)
+}
+
+/// Where the template versions and their `current` link live.
+pub fn templates_dir(paths: &HostPaths) -> PathBuf {
+    paths.state_dir().join("templates")
+}
+
+/// There is no `current` template to create VMs from.
+pub fn missing(paths: &HostPaths) -> ProviderError {
+    let dir = templates_dir(paths);
+    ProviderError::new(ErrorCode::InvalidSpec, format!("no VM template in {} (no `current` version); build one: blockhost-build-template", dir.display()))
 }
 
 pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
@@ -50,7 +62,6 @@ fn code(e: &TemplateError) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn codes_follow_the_failure() {
