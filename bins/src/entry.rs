@@ -50,6 +50,7 @@ pub fn note_bytes(bytes: &[u8]) {
 /// A run that failed, as its caller sees it: one message and the exit code it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// One line; a create's preflight that found several problems has one line each.
     pub message: String,
     pub code: u8,
 }
@@ -67,10 +68,15 @@ impl From<VerbError> for Failure {
     }
 }
 
-/// A failed create: its error's code, and the message names the cleanup that failed too.
+/// A failed create: its error's code, and the message names the cleanup that
+/// failed too; the problems of a preflight are one line each.
 impl From<CreateFailure> for Failure {
     fn from(failure: CreateFailure) -> Self {
-        Self { code: failure.error.exit_code(), message: failure.message() }
+        let message = match &failure.error {
+            VerbError::Preflight(problems) => problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+            _ => failure.message(),
+        };
+        Self { code: failure.error.exit_code(), message }
     }
 }
 
@@ -89,9 +95,11 @@ pub trait Executable: Parser {
     /// Does the verb's work and prints its output on stdout.
     fn run(self) -> Outcome;
 
-    /// Tells a failure: by default one line `<prog>: <message>` on stderr.
+    /// Tells a failure: by default a line `<prog>: <message>` on stderr for each line of the message.
     fn report(failure: &Failure) {
-        note!("{}: {}", Self::PROG, failure.message);
+        for line in failure.message.lines() {
+            note!("{}: {line}", Self::PROG);
+        }
     }
 }
 
@@ -287,6 +295,9 @@ mod tests {
         );
         let failure = CreateFailure { error: VerbError::Failed("no agent".into()), cleanup_errors: vec![] };
         assert_eq!(Failure::from(failure), Failure { message: "no agent".into(), code: FAILURE });
+        let problems = vec![VerbError::Failed("pool full".into()), VerbError::NotFound("template".into())];
+        let failure = CreateFailure { error: VerbError::Preflight(problems), cleanup_errors: vec![] };
+        assert_eq!(Failure::from(failure), Failure { message: "pool full\nVM template not found".into(), code: FAILURE });
     }
 
     #[test]

@@ -91,8 +91,12 @@ impl Executable for Args {
         Ok(SUCCESS)
     }
 
+    /// The error JSON on stdout (several problems joined by `; `), a line on stderr for each.
     fn report(failure: &Failure) {
-        crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": failure.message})));
-        crate::note!("{PROG}: {}", failure.message);
+        let lines: Vec<&str> = failure.message.lines().collect();
+        crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": lines.join("; ")})));
+        for line in lines {
+            crate::note!("{PROG}: {line}");
+        }
     }
 }

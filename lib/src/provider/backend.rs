@@ -79,6 +79,10 @@ impl Backend {
         self.provider.leftovers(name)
     }
 
+    pub fn preflight(&self) -> Vec<ProviderError> {
+        self.provider.preflight()
+    }
+
     pub fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
         self.provider.console_log(name)
     }

@@ -166,6 +166,10 @@ impl Provider for Faulty {
         self.mutate("power_off", || self.inner.power_off(name))
     }
 
+    fn preflight(&self) -> Vec<ProviderError> {
+        self.inner.preflight()
+    }
+
     fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
         self.inner.console_log(name)
     }

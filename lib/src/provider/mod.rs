@@ -35,6 +35,12 @@ pub trait Provider {
     /// Whether this backend's platform is usable on this host; when not, why.
     fn detect(&self) -> Result<(), ProviderError>;
 
+    /// What would make a create fail on this host that can be seen without
+    /// changing anything (libvirt: no template, a template that cannot be read).
+    fn preflight(&self) -> Vec<ProviderError> {
+        Vec::new()
+    }
+
     /// `Ok(None)` when the VM does not exist.
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError>;
 

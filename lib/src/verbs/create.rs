@@ -124,21 +124,65 @@ fn token_value(id: Option<&str>) -> Value {
     }
 }
 
-pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress: Progress) -> Result<CreateResult, CreateFailure> {
-    let name = names::vm_name(&args.name).map_err(VerbError::from)?.to_string();
-    names::username(&args.username).map_err(VerbError::from)?;
+/// What the preflight found usable: everything a create goes on with.
+struct Ready {
+    name: String,
+    checked: Checked,
+    mode: String,
+    auth: AuthDefaults,
+    broker: Option<BrokerAllocation>,
+}
+
+/// Every check that needs no change to the host, all of them run: the
+/// arguments, the config files, the name free, the pools' capacity, the
+/// backend reachable and what it needs (the template). One problem is its own
+/// error; several are `VerbError::Preflight`, each kept.
+fn preflight(session: &Session, args: &CreateArgs) -> Result<Ready, VerbError> {
+    let mut problems: Vec<VerbError> = Vec::new();
+    let mut keep = |result: Result<(), VerbError>| result.map_err(|e| problems.push(e)).is_ok();
+    let name = names::vm_name(&args.name).map(str::to_string).map_err(VerbError::from);
+    let name = name.map_err(|e| keep(Err(e))).ok();
+    keep(names::username(&args.username).map(drop).map_err(Into::into));
     if let Some(id) = &args.nft_token_id {
-        names::token_id(id).map_err(VerbError::from)?;
+        keep(names::token_id(id).map(drop).map_err(Into::into));
     }
-    let checked = check_ranges(args)?;
-    names::wallet(&args.owner_wallet, address_pattern(&session.paths).as_ref()).map_err(VerbError::from)?;
-    let mode = network_mode(&session.paths).map_err(VerbError::from)?;
-    let auth = AuthDefaults::load(&session.paths).map_err(VerbError::from)?;
-    let broker = BrokerAllocation::load(&session.paths).map_err(VerbError::from)?;
+    let checked = check_ranges(args).map_err(|e| keep(Err(e))).ok();
+    keep(names::wallet(&args.owner_wallet, address_pattern(&session.paths).as_ref()).map(drop).map_err(Into::into));
+    let mode = network_mode(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    let auth = AuthDefaults::load(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    let broker = BrokerAllocation::load(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    if let Some(name) = &name {
+        let free_in_db = match session.db.read() {
+            Ok(doc) => {
+                if let Some(broker) = &broker {
+                    keep(allocate(session, &mut doc.clone(), name, broker.as_ref()).map(drop).map_err(Into::into));
+                }
+                keep(check_name_free(&doc, name).map_err(Into::into))
+            }
+            Err(e) => keep(Err(e.into())),
+        };
+        // The backend is asked in any case: whether it answers is a check of its own.
+        match session.backend.get(name) {
+            Err(e) => keep(Err(e.into())),
+            Ok(Some(_)) if free_in_db => keep(Err(unadopted(name))),
+            Ok(_) => true,
+        };
+    }
+    problems.extend(session.backend.preflight().into_iter().map(VerbError::from));
+    match (name, checked, mode, auth, broker) {
+        (Some(name), Some(checked), Some(mode), Some(auth), Some(broker)) if problems.is_empty() => {
+            Ok(Ready { name, checked, mode, auth, broker })
+        }
+        _ if problems.len() == 1 => Err(problems.remove(0)),
+        _ => Err(VerbError::Preflight(problems)),
+    }
+}
+
+pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress: Progress) -> Result<CreateResult, CreateFailure> {
+    let Ready { name, checked, mode, auth, broker } = preflight(session, args)?;
 
     if !args.apply {
         let doc = session.db.read().map_err(VerbError::from)?;
-        check_available(session, &doc, &name)?;
         return dry_run(session, args, &doc, &name, broker.as_ref(), progress).map_err(Into::into);
     }
 
@@ -181,13 +225,18 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
 }
 
 /// Early, friendly checks before anything is reserved: the name is free in the
-/// database and unknown to the backend (a VM the database does not know is never adopted).
+/// database and unknown to the backend.
 fn check_available(session: &Session, doc: &Document, name: &str) -> Result<(), VerbError> {
     check_name_free(doc, name)?;
     if session.backend.get(name)?.is_some() {
-        return Err(VerbError::Failed(format!("a VM named {name} already exists in the backend but not in the database")));
+        return Err(unadopted(name));
     }
     Ok(())
+}
+
+/// A VM the database does not know is never adopted.
+fn unadopted(name: &str) -> VerbError {
+    VerbError::Failed(format!("a VM named {name} already exists in the backend but not in the database"))
 }
 
 /// The name must be unused: no record in any status, no create in progress, and

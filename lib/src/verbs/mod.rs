@@ -55,6 +55,9 @@ pub enum VerbError {
     Failed(String),
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+    /// Several problems a create's preflight found at once, each its own error.
+    #[error("{} problems: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Preflight(Vec<VerbError>),
     /// The guest agent never answered: where the guest's console was logged, kept for the operator.
     #[error("the guest agent of {name} did not answer within {secs} s (db.yaml agent_timeout_seconds); {}", console_words(.console_log))]
     AgentSilent { name: String, secs: u64, console_log: ConsoleLog },

@@ -190,6 +190,10 @@ impl Provider for LibvirtProvider {
         }
     }
 
+    fn preflight(&self) -> Vec<ProviderError> {
+        template::preflight(&self.paths, &self.templates).err().into_iter().collect()
+    }
+
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
         self.lookup(name)?.map(|d| Self::info(name, &d)).transpose()
     }

@@ -2,6 +2,7 @@
 //! backend: its store at this host's paths, the provider's options and outcome
 //! in its terms, and its failures as provider error codes.
 
+use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
 use crate::host::provisioning_lock::LOCK_FILE;
 use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
@@ -30,6 +31,15 @@ pub fn templates_dir(paths: &HostPaths) -> PathBuf {
 pub fn missing(paths: &HostPaths) -> ProviderError {
     let dir = templates_dir(paths);
     ProviderError::new(ErrorCode::InvalidSpec, format!("no VM template in {} (no `current` version); build one: blockhost-build-template", dir.display()))
+}
+
+/// The current template exists and its image can be read.
+pub fn preflight(paths: &HostPaths, store: &TemplateStore) -> Result<(), ProviderError> {
+    let image = store.current()?.ok_or_else(|| missing(paths))?.image_path();
+    std::fs::File::open(&image).map(drop).map_err(|e| {
+        let words = io_words(&e);
+        ProviderError::new(ErrorCode::InvalidSpec, format!("{}: the VM template cannot be read: {words}; rebuild it: blockhost-build-template --force", image.display()))
+    })
 }
 
 pub fn build(store: &TemplateStore, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
