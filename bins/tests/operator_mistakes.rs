@@ -172,3 +172,42 @@ fn each_mistake_is_told_in_one_line_that_says_what_to_do() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn a_dry_run_lists_every_problem_and_apply_refuses_them_before_reserving_anything() {
+    let root = Root::new();
+    pool_exhausted(&root);
+    root.remove("etc/blockhost/network-modes.enabled");
+    let at = |rel: &str| root.path(rel).display().to_string();
+    let problems = [
+        "invalid --cpu 0: must be between 1 and 256".to_string(),
+        format!("no network mode: {} does not exist and {} is missing or invalid; the installer's finalize step enables one (a symlink network-modes.enabled/<mode>.json -> ../network-modes.available/<mode>.json, mode broker, manual, onion or none)", at("etc/blockhost/network-modes.enabled"), at("etc/blockhost/network-mode")),
+        "the IPv4 pool 10.20.0.10-10.20.0.10 is exhausted (every one is taken); widen it with `ip_pool.start`/`ip_pool.end` in db.yaml".to_string(),
+    ];
+    let stderr: String = problems.iter().map(|p| format!("blockhost-vm-create: {p}\n")).collect();
+    let stdout = format!("{{\"status\": \"error\", \"error\": {}}}\n", serde_json::to_string(&problems.join("; ")).unwrap());
+    let before = root.snapshot();
+    for apply in [false, true] {
+        let started = std::time::Instant::now();
+        let out = create(&root, "second", apply).args(["--cpu", "0"]).output().unwrap();
+        let took = started.elapsed();
+        let told = (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert_eq!(told, (Some(1), stdout.clone(), stderr.clone()), "apply: {apply}");
+        assert!(took < std::time::Duration::from_secs(1), "apply: {apply}: refused in {took:?}");
+        assert!(root.snapshot() == before, "apply: {apply}: nothing reserved, nothing written");
+    }
+}
+
+#[test]
+fn resume_starts_an_active_vm_whose_domain_is_off_and_says_so() {
+    let root = Root::new();
+    root.create("halted");
+    assert_eq!(root.run("blockhost-vm-kill", &["halted"]).code, 0);
+    assert_eq!(root.run("blockhost-vm-status", &["halted"]).stdout, "suspended\n");
+    let run = root.run("blockhost-vm-resume", &["halted"]);
+    assert_eq!((run.code, run.stderr.as_str()), (0, "VM halted is active in the database but its domain is off: starting it\n"));
+    assert!(run.stdout.starts_with("VM resumed: halted (expires "), "{}", run.stdout);
+    assert_eq!(root.run("blockhost-vm-status", &["halted"]).stdout, "active\n");
+    let again = root.run("blockhost-vm-resume", &["halted"]);
+    assert_eq!((again.code, again.stderr.as_str()), (1, "blockhost-vm-resume: VM halted is not suspended (status: active)\n"));
+}
