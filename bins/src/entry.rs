@@ -8,6 +8,7 @@
 //! the exit code stays the verb's. (Rust ignores SIGPIPE, so such a write is
 //! an error that is dropped, not a signal.)
 
+use crate::manual::Manual;
 use clap::error::ErrorKind;
 use clap::Parser;
 use provisioner::host::paths::HostPaths;
@@ -89,6 +90,8 @@ pub type Outcome = Result<u8, Failure>;
 pub trait Executable: Parser {
     /// The executable's name, the prefix of its diagnostics.
     const PROG: &'static str;
+    /// What `--help` ends with and the man page adds: exit status, files, environment, examples.
+    const MANUAL: Manual;
     /// The exit code of a command line that cannot be parsed.
     const USAGE_EXIT: u8 = USAGE;
 
@@ -108,10 +111,17 @@ pub fn main<E: Executable>() -> ExitCode {
     ExitCode::from(run::<E>(std::env::args_os()))
 }
 
+/// The executable's clap definition with its manual: what parses its
+/// arguments, prints its `--help`, and makes its man page and completions.
+pub fn command<E: Executable>() -> clap::Command {
+    E::command().after_long_help(E::MANUAL.help_text())
+}
+
 /// Parses `argv` (help and version are printed, exit 0), runs the executable
 /// and tells its failure; returns the exit code.
 pub fn run<E: Executable>(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
-    let outcome = match E::try_parse_from(argv) {
+    let parsed = command::<E>().try_get_matches_from(argv).and_then(|matches| E::from_arg_matches(&matches));
+    let outcome = match parsed {
         Ok(args) => args.run(),
         Err(err) => match err.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -173,6 +183,7 @@ pub fn stderr_progress(line: &str) {
 mod tests {
     use super::*;
     use provisioner::host::vmdb::DbError;
+    use crate::manual::STANDARD_EXIT;
     use std::cell::RefCell;
 
     thread_local! {
@@ -197,6 +208,7 @@ mod tests {
 
     impl Executable for Fixture {
         const PROG: &'static str = "fixture";
+        const MANUAL: Manual = Manual { exit_status: STANDARD_EXIT, examples: &[] };
 
         fn run(self) -> Outcome {
             match self.fail {
@@ -219,6 +231,7 @@ mod tests {
 
     impl Executable for UsageIsFailure {
         const PROG: &'static str = "fixture-one";
+        const MANUAL: Manual = Manual { exit_status: STANDARD_EXIT, examples: &[] };
         const USAGE_EXIT: u8 = FAILURE;
 
         fn run(self) -> Outcome {

@@ -1,6 +1,7 @@
 //! blockhost-provisioner-detect
 
 use crate::entry::{open_session, Executable, Failure, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::verbs::detect;
 use provisioner::verbs::exit_code::SUCCESS;
@@ -14,6 +15,14 @@ pub struct Args {}
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[
+            ("0", "the backend's platform is usable on this host"),
+            ("1", "it is not; one line on stderr says why (libvirtd unreachable, no backend selected, ...)"),
+            ("2", "the command line could not be parsed"),
+        ],
+        examples: &[("blockhost-provisioner-detect && echo usable", "stdout stays empty; the answer is the exit code")],
+    };
 
     /// The answer is the exit code; a host where no session opens has no usable platform.
     fn run(self) -> Outcome {

@@ -1,6 +1,7 @@
 //! blockhost-vm-reconcile
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 use provisioner::verbs::reconcile::{self, Bounds, Power, VmOutcome, VmResult};
@@ -51,6 +52,14 @@ pub fn line(outcome: &VmOutcome) -> String {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[
+            ("0", "every VM is in the state its record says"),
+            ("1", "a VM could not be brought there (its line says why)"),
+            ("2", "the command line could not be parsed"),
+        ],
+        examples: &[("blockhost-vm-reconcile --vm-timeout 30", "at boot: active VMs running with their routes, the others off")],
+    };
 
     /// Exit 1 when a VM failed; its line says why.
     fn run(self) -> Outcome {
