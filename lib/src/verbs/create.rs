@@ -3,6 +3,7 @@
 //! failure undoes every completed step in reverse; a killed create is undone by
 //! the next create or gc.
 
+use super::wait_notice::WaitNotice;
 use super::{recover, ConsoleLog, Interrupt, Progress, Session, VerbError};
 use crate::host::cloud_init::{self, BootstrapInput};
 use crate::host::config::{address_pattern, network_mode, AuthDefaults, BrokerAllocation};
@@ -13,7 +14,6 @@ use crate::host::vmdb::{DbError, Document, PendingCreate, Registration};
 use crate::host::{names, pools, timestamp};
 use crate::provider::{CreateStep, NicSpec, VmSpec};
 use serde_json::{json, Value};
-use super::wait_notice::WaitNotice;
 use std::time::Duration;
 
 pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 180;

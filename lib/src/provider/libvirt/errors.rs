@@ -88,7 +88,7 @@ pub fn is_not_found(err: &virt::error::Error) -> bool {
 /// A connection that could not be opened, with the operator's next step: a
 /// socket refused to this user (root, or the `libvirt` group), else a daemon to start.
 pub fn connect_error(uri: &str, err: &virt::error::Error) -> ProviderError {
-    ProviderError::new(ErrorCode::Unavailable, connect_words(uri, &err.message()))
+    ProviderError::new(ErrorCode::Unavailable, connect_words(uri, err.message()))
 }
 
 fn connect_words(uri: &str, message: &str) -> String {

@@ -271,7 +271,7 @@ impl Provider for LibvirtProvider {
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         let domain = self.domain(name)?;
         domain.create().map_err(|e| {
-            bridges::missing_bridge(&self.paths, &e.message()).unwrap_or_else(|| write_error(&format!("starting {name}"), &e))
+            bridges::missing_bridge(&self.paths, e.message()).unwrap_or_else(|| write_error(&format!("starting {name}"), &e))
         })?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
             routes::add(&self.root_agent, name, &record);
