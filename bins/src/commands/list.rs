@@ -57,7 +57,10 @@ impl Executable for Args {
     };
 
     fn run(self) -> Outcome {
-        let rows = list::run(&open_session(false, false)?)?;
+        let list::Listing { rows, unknown_because } = list::run(&open_session(false, false)?)?;
+        if let Some(e) = unknown_because {
+            crate::note!("warning: the status of every VM not destroyed is unknown: {e}");
+        }
         if self.json || self.format == Format::Json {
             crate::out!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
         } else {
