@@ -287,6 +287,21 @@ fn a_dead_guest_agent_fails_the_create_within_the_bound_and_undoes_it() {
 }
 
 #[test]
+fn a_silent_agent_says_where_the_console_log_was_kept_or_why_not() {
+    use provisioner::verbs::ConsoleLog;
+    let silent = |console_log| VerbError::AgentSilent { name: "vm1".into(), secs: 180, console_log }.to_string();
+    let kept = std::path::PathBuf::from("/var/lib/blockhost/failed-creates/vm1.console.log");
+    assert_eq!(
+        silent(ConsoleLog::Kept(kept.clone())),
+        "the guest agent of vm1 did not answer within 180 s (db.yaml agent_timeout_seconds); the guest's console log is kept at /var/lib/blockhost/failed-creates/vm1.console.log"
+    );
+    assert_eq!(
+        silent(ConsoleLog::NotKept(kept, "/var/lib/blockhost/vms/vm1.console.log: No such file or directory (os error 2)".into())),
+        "the guest agent of vm1 did not answer within 180 s (db.yaml agent_timeout_seconds); its console log could not be kept at /var/lib/blockhost/failed-creates/vm1.console.log: /var/lib/blockhost/vms/vm1.console.log: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
 fn a_slow_guest_agent_is_waited_for() {
     let h = Host::new();
     h.knobs("agent_delay_ms: 700\n");
