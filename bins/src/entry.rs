@@ -8,6 +8,7 @@
 //! the exit code stays the verb's. (Rust ignores SIGPIPE, so such a write is
 //! an error that is dropped, not a signal.)
 
+use crate::manual::Manual;
 use clap::error::ErrorKind;
 use clap::Parser;
 use provisioner::host::paths::HostPaths;
@@ -50,6 +51,7 @@ pub fn note_bytes(bytes: &[u8]) {
 /// A run that failed, as its caller sees it: one message and the exit code it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// One line; a create's preflight that found several problems has one line each.
     pub message: String,
     pub code: u8,
 }
@@ -67,10 +69,15 @@ impl From<VerbError> for Failure {
     }
 }
 
-/// A failed create: its error's code, and the message names the cleanup that failed too.
+/// A failed create: its error's code, and the message names the cleanup that
+/// failed too; the problems of a preflight are one line each.
 impl From<CreateFailure> for Failure {
     fn from(failure: CreateFailure) -> Self {
-        Self { code: failure.error.exit_code(), message: failure.message() }
+        let message = match &failure.error {
+            VerbError::Preflight(problems) => problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+            _ => failure.message(),
+        };
+        Self { code: failure.error.exit_code(), message }
     }
 }
 
@@ -83,15 +90,19 @@ pub type Outcome = Result<u8, Failure>;
 pub trait Executable: Parser {
     /// The executable's name, the prefix of its diagnostics.
     const PROG: &'static str;
+    /// What `--help` ends with and the man page adds: exit status, files, environment, examples.
+    const MANUAL: Manual;
     /// The exit code of a command line that cannot be parsed.
     const USAGE_EXIT: u8 = USAGE;
 
     /// Does the verb's work and prints its output on stdout.
     fn run(self) -> Outcome;
 
-    /// Tells a failure: by default one line `<prog>: <message>` on stderr.
+    /// Tells a failure: by default a line `<prog>: <message>` on stderr for each line of the message.
     fn report(failure: &Failure) {
-        note!("{}: {}", Self::PROG, failure.message);
+        for line in failure.message.lines() {
+            note!("{}: {line}", Self::PROG);
+        }
     }
 }
 
@@ -100,10 +111,17 @@ pub fn main<E: Executable>() -> ExitCode {
     ExitCode::from(run::<E>(std::env::args_os()))
 }
 
+/// The executable's clap definition with its manual: what parses its
+/// arguments, prints its `--help`, and makes its man page and completions.
+pub fn command<E: Executable>() -> clap::Command {
+    E::command().after_long_help(E::MANUAL.help_text())
+}
+
 /// Parses `argv` (help and version are printed, exit 0), runs the executable
 /// and tells its failure; returns the exit code.
 pub fn run<E: Executable>(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
-    let outcome = match E::try_parse_from(argv) {
+    let parsed = command::<E>().try_get_matches_from(argv).and_then(|matches| E::from_arg_matches(&matches));
+    let outcome = match parsed {
         Ok(args) => args.run(),
         Err(err) => match err.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
@@ -130,9 +148,15 @@ fn usage_line(err: &clap::Error) -> String {
     if line.is_empty() { "invalid arguments".to_string() } else { line.to_string() }
 }
 
-/// Opens the session; a long wait for the VM database lock is told on stderr.
+/// Opens the session; db.yaml's likely typos and a long wait for the VM database
+/// lock are told on stderr.
 pub fn open_session(mock: bool, config_required: bool) -> Result<Session, VerbError> {
     let mut session = Session::open(HostPaths::from_env(), mock, config_required)?;
+    if let Some(source) = &session.config.source {
+        for typo in &session.config.typos {
+            note!("warning: {}: unknown key '{}' is ignored; did you mean '{}'?", source.display(), typo.key, typo.meant);
+        }
+    }
     session.db.set_lock_notice(stderr_progress);
     Ok(session)
 }
@@ -159,6 +183,7 @@ pub fn stderr_progress(line: &str) {
 mod tests {
     use super::*;
     use provisioner::host::vmdb::DbError;
+    use crate::manual::STANDARD_EXIT;
     use std::cell::RefCell;
 
     thread_local! {
@@ -183,6 +208,7 @@ mod tests {
 
     impl Executable for Fixture {
         const PROG: &'static str = "fixture";
+        const MANUAL: Manual = Manual { exit_status: STANDARD_EXIT, examples: &[] };
 
         fn run(self) -> Outcome {
             match self.fail {
@@ -205,6 +231,7 @@ mod tests {
 
     impl Executable for UsageIsFailure {
         const PROG: &'static str = "fixture-one";
+        const MANUAL: Manual = Manual { exit_status: STANDARD_EXIT, examples: &[] };
         const USAGE_EXIT: u8 = FAILURE;
 
         fn run(self) -> Outcome {
@@ -281,6 +308,9 @@ mod tests {
         );
         let failure = CreateFailure { error: VerbError::Failed("no agent".into()), cleanup_errors: vec![] };
         assert_eq!(Failure::from(failure), Failure { message: "no agent".into(), code: FAILURE });
+        let problems = vec![VerbError::Failed("pool full".into()), VerbError::NotFound("template".into())];
+        let failure = CreateFailure { error: VerbError::Preflight(problems), cleanup_errors: vec![] };
+        assert_eq!(Failure::from(failure), Failure { message: "pool full\nVM template not found".into(), code: FAILURE });
     }
 
     #[test]

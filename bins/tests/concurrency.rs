@@ -131,7 +131,11 @@ fn exhausted_pool_fails_cleanly_under_contention() {
                 winners.insert(name, result["ip"].as_str().unwrap().to_string());
             }
             Some(1) => {
-                assert_eq!(text(&out.stdout), "{\"status\": \"error\", \"error\": \"the IPv4 pool is exhausted\"}\n", "{name}");
+                assert_eq!(
+                    text(&out.stdout),
+                    "{\"status\": \"error\", \"error\": \"the IPv4 pool 10.30.0.10-10.30.0.29 is exhausted (every one is taken); widen it with `ip_pool.start`/`ip_pool.end` in db.yaml\"}\n",
+                    "{name}"
+                );
                 losers.push(name);
             }
             other => panic!("create {name}: exit {other:?}: {}", text(&out.stderr)),

@@ -353,5 +353,7 @@ fn detect_is_exit_code_only() {
     let run = root.run("blockhost-provisioner-detect", &[]);
     assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, "", ""));
     let run = root.cmd("blockhost-provisioner-detect").env_remove("BLOCKHOST_PROVIDER").output().unwrap();
-    assert_eq!((run.status.code(), run.stdout.is_empty()), (Some(1), true));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!((run.status.code(), run.stdout.is_empty(), stderr.lines().count()), (Some(1), true, 1), "{stderr}");
+    assert!(stderr.starts_with("blockhost-provisioner-detect: "), "says why: {stderr}");
 }

@@ -197,7 +197,10 @@ fn dead_guest_agent_fails_within_the_timeout_and_leaves_nothing() {
     assert_eq!(out.status.code(), Some(1));
     let error = result_json(&out);
     assert_eq!(error["status"], "error");
-    assert_eq!(error["error"], "the guest agent of mute did not answer within 1 s");
+    assert_eq!(
+        error["error"],
+        "the guest agent of mute did not answer within 1 s (db.yaml agent_timeout_seconds); this backend keeps no console log of the guest"
+    );
     assert!(text(&out.stderr).lines().last().unwrap().contains("guest agent"));
     assert_no_trace(&root, "mute");
     assert_eq!(root.db_text(), before);

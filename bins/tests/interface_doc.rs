@@ -55,7 +55,7 @@ fn expected(mut command: clap::Command) -> BTreeSet<String> {
 fn every_executable_is_documented_exactly() {
     let mut doc = documented();
     let mut problems = Vec::new();
-    for (name, command) in blockhost_cli::commands::all() {
+    for (name, command, _) in blockhost_cli::commands::all() {
         let Some(documented) = doc.remove(name) else {
             problems.push(format!("{name} has no section"));
             continue;

@@ -421,6 +421,7 @@ fn failed_creates_leave_nothing() {
     let (code, stdout, stderr) = slow.run("blockhost-vm-create", &["e2e-noagent", "--owner-wallet", WALLET_A, "--apply"]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains("\"status\": \"error\"") && stdout.contains("did not answer within 3 s"), "{stdout}");
+    assert!(stdout.contains("the guest's console log is kept at "), "the operator is told where to look: {stdout}");
     assert_eq!(slow.leftovers("e2e-noagent"), Vec::<String>::new());
     let db = slow.db();
     assert!(db["vms"].get("e2e-noagent").is_none() && db.get("pending_creates").is_none_or(|p| p.as_object().is_none_or(|o| o.is_empty())), "{db}");

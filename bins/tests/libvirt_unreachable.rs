@@ -35,6 +35,10 @@ fn an_unreachable_libvirtd_is_never_mistaken_for_destroyed_vms() {
 
     let (code, stdout, stderr) = run(&root, "blockhost-vm-list", &["--json"]);
     assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!("warning: the status of every VM not destroyed is unknown: cannot connect to libvirt at qemu:///system?socket={socket} (db.yaml libvirt.uri): Failed to connect socket to '{socket}': No such file or directory; is libvirtd running? start it: systemctl start libvirtd\n", socket = root.path("run/libvirt/no-daemon-here.sock").display())
+    );
     let rows: Value = serde_json::from_str(&stdout).unwrap();
     let statuses: Vec<(&str, &str)> =
         rows.as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap(), r["status"].as_str().unwrap())).collect();

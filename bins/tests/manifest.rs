@@ -29,10 +29,10 @@ fn built_executables() -> BTreeSet<String> {
 
 #[test]
 fn all_lists_every_executable_of_the_workspace() {
-    let listed: BTreeSet<String> = blockhost_cli::commands::all().into_iter().map(|(n, _)| n.to_string()).collect();
+    let listed: BTreeSet<String> = blockhost_cli::commands::all().into_iter().map(|(n, _, _)| n.to_string()).collect();
     assert_eq!(listed, built_executables());
     assert_eq!(listed.len(), 15);
-    for (name, command) in blockhost_cli::commands::all() {
+    for (name, command, _) in blockhost_cli::commands::all() {
         assert_eq!(command.get_name(), name, "clap name of {name}");
     }
 }

@@ -174,7 +174,7 @@ fn the_verbs_run_on_upstreams_database_and_domain() {
     let session = Session::open(paths.clone(), false, true).unwrap();
 
     assert_eq!(status::run(&session, "blockhost-001").word, status::ACTIVE);
-    let rows = list::run(&session).unwrap();
+    let rows = list::run(&session).unwrap().rows;
     let row = |n: &str| rows.iter().find(|r| r.name == n).map(|r| (r.status.clone(), r.ip.clone(), r.created.clone()));
     assert_eq!(row("blockhost-001"), Some(("active".into(), "192.168.122.200".into(), "2026-11-30".into())));
     assert_eq!(row("blockhost-003").map(|r| r.0), Some("destroyed".into()));

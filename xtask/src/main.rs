@@ -3,8 +3,10 @@
 //! (`DIR/completions/{bash/<prog>, zsh/_<prog>, fish/<prog>.fish}`), all made
 //! from the clap definitions the executables parse their arguments with.
 
+use blockhost_cli::manual::Manual;
 use clap::Parser;
 use clap_complete::Shell;
+use roff::{bold, roman, Roff};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -29,9 +31,26 @@ fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(path, bytes)
 }
 
-fn man_page(command: clap::Command) -> std::io::Result<Vec<u8>> {
+/// clap_mangen's sections (NAME, SYNOPSIS, DESCRIPTION, OPTIONS), then the
+/// manual's (EXIT STATUS, FILES, ENVIRONMENT, EXAMPLES) in place of the
+/// `--help` text that carries them, then VERSION.
+fn man_page(command: clap::Command, manual: &Manual) -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(command).section("1").manual("BlockHost");
     let mut page = Vec::new();
-    clap_mangen::Man::new(command).section("1").manual("BlockHost").render(&mut page)?;
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    let mut roff = Roff::new();
+    for (heading, entries) in manual.sections() {
+        roff.control("SH", [heading]);
+        for (term, meaning) in entries {
+            roff.control("TP", []).text([bold(*term)]).text([roman(*meaning)]);
+        }
+    }
+    roff.to_writer(&mut page)?;
+    man.render_version_section(&mut page)?;
     Ok(page)
 }
 
@@ -43,8 +62,8 @@ fn completion(shell: Shell, mut command: clap::Command, name: &str) -> Vec<u8> {
 
 fn assets(dir: &Path) -> std::io::Result<usize> {
     let mut written = 0;
-    for (name, command) in blockhost_cli::commands::all() {
-        write(&dir.join("man").join(format!("{name}.1")), &man_page(command.clone())?)?;
+    for (name, command, manual) in blockhost_cli::commands::all() {
+        write(&dir.join("man").join(format!("{name}.1")), &man_page(command.clone(), &manual)?)?;
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
             write(&dir.join("completions").join(completion_path(shell, name)), &completion(shell, command.clone(), name))?;
         }

@@ -1,6 +1,7 @@
 //! blockhost-build-template
 
 use crate::entry::{open_session, stderr_progress, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::provider::TemplateOptions;
 use provisioner::verbs::build_template;
@@ -46,6 +47,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-build-template", "builds a new template unless the current one is up to date"), ("blockhost-build-template --force", "builds a new version in any case")],
+    };
 
     fn run(self) -> Outcome {
         let options = TemplateOptions {

@@ -1,6 +1,7 @@
 //! blockhost-vm-create
 
 use crate::entry::{open_session, stderr_progress, watch_signals, Executable, Failure, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::host::cloud_init::user_data_file;
 use provisioner::host::pyjson;
@@ -66,6 +67,14 @@ pub struct Args {
 /// and exit 128 + signal.
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[
+            ("0", "the VM was created; without --apply, every preflight check passed"),
+            ("1", "it failed or was refused (a bad argument too); each problem is a line on stderr, the error JSON on stdout"),
+            ("128+N", "stopped by signal N (SIGTERM: 143); the create was undone"),
+        ],
+        examples: &[("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678", "a preflight: every problem an --apply would meet, one line each; exit 0 when there is none"), ("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678 --cpu 2 --memory 4096 --apply", "creates web1 and prints the result JSON")],
+    };
     const USAGE_EXIT: u8 = FAILURE;
 
     fn run(self) -> Outcome {
@@ -91,8 +100,12 @@ impl Executable for Args {
         Ok(SUCCESS)
     }
 
+    /// The error JSON on stdout (several problems joined by `; `), a line on stderr for each.
     fn report(failure: &Failure) {
-        crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": failure.message})));
-        crate::note!("{PROG}: {}", failure.message);
+        let lines: Vec<&str> = failure.message.lines().collect();
+        crate::out!("{}", pyjson::dumps(&json!({"status": "error", "error": lines.join("; ")})));
+        for line in lines {
+            crate::note!("{PROG}: {line}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! blockhost-vm-destroy
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::verbs::destroy;
 use provisioner::verbs::exit_code::SUCCESS;
@@ -17,6 +18,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-destroy web1", "removes web1, its disk, seed and addresses; again is a no-op")],
+    };
 
     fn run(self) -> Outcome {
         destroy::run(&open_session(false, false)?, &self.name)?;

@@ -1,6 +1,7 @@
 //! blockhost-vm-gc
 
 use crate::entry::{open_session, stderr_progress, Executable, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::verbs::exit_code::{FAILURE, SUCCESS};
 use provisioner::verbs::gc::{self, GcOptions, Item, ItemResult, Report};
@@ -112,6 +113,18 @@ pub fn print_report(report: &Report) {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[
+            ("0", "every due VM was handled (or, without --execute, listed)"),
+            ("1", "a VM failed (the report, or its line with --reconcile, says which) or the run failed"),
+            ("2", "the command line could not be parsed"),
+        ],
+        examples: &[
+            ("blockhost-vm-gc", "what would be suspended and destroyed"),
+            ("blockhost-vm-gc --execute", "suspends expired VMs, destroys those past the grace period"),
+            ("blockhost-vm-gc --reconcile --vm-timeout 30", "at boot: active VMs running with their routes, the others off"),
+        ],
+    };
 
     /// Exit 1 when a VM failed; the report (or its line) says which.
     fn run(self) -> Outcome {

@@ -1,6 +1,7 @@
 //! blockhost-vm-guest-exec
 
 use crate::entry::{note_bytes, open_session, out_bytes, Executable, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::verbs::exit_code;
 use provisioner::verbs::guest_exec::{self, DEFAULT_TIMEOUT};
@@ -20,6 +21,14 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[
+            ("N", "the exit code of the command in the guest"),
+            ("1", "the command could not be run (no guest agent, no VM)"),
+            ("2", "the command line could not be parsed"),
+        ],
+        examples: &[("blockhost-vm-guest-exec web1 uptime", "runs uptime in web1, its output and exit code passed through")],
+    };
 
     /// The guest's output is written through and its exit code is ours.
     fn run(self) -> Outcome {

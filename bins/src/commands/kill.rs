@@ -1,6 +1,7 @@
 //! blockhost-vm-kill
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::power::{self, Outcome::AlreadyThere, Outcome::Done};
@@ -17,6 +18,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-kill web1", "powers web1 off at once")],
+    };
 
     fn run(self) -> Outcome {
         match power::kill(&open_session(false, false)?, &self.name)? {

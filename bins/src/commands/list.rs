@@ -1,6 +1,7 @@
 //! blockhost-vm-list
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::{Parser, ValueEnum};
 use provisioner::host::pyjson;
 use provisioner::verbs::exit_code::SUCCESS;
@@ -50,9 +51,16 @@ fn cell(value: &str) -> String {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-list --format json", "every VM as a JSON array")],
+    };
 
     fn run(self) -> Outcome {
-        let rows = list::run(&open_session(false, false)?)?;
+        let list::Listing { rows, unknown_because } = list::run(&open_session(false, false)?)?;
+        if let Some(e) = unknown_because {
+            crate::note!("warning: the status of every VM not destroyed is unknown: {e}");
+        }
         if self.json || self.format == Format::Json {
             crate::out!("{}", pyjson::dumps(&Value::Array(rows.iter().map(list::Row::to_json).collect())));
         } else {

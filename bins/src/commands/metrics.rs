@@ -1,6 +1,7 @@
 //! blockhost-vm-metrics
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::host::pyjson;
 use provisioner::verbs::exit_code::SUCCESS;
@@ -23,6 +24,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-metrics --all", "the usage object of every VM, for the watchdog")],
+    };
 
     fn run(self) -> Outcome {
         let session = open_session(false, false)?;

@@ -1,6 +1,7 @@
 //! blockhost-vm-resume
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::host::timestamp;
 use provisioner::verbs::exit_code::SUCCESS;
@@ -27,10 +28,17 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-resume web1 --extend-days 30", "starts web1 (also an active one found stopped) and extends its expiry")],
+    };
 
     fn run(self) -> Outcome {
         let session = open_session(self.mock, false)?;
         let plan = resume::plan(&session, &self.name, self.extend_days, timestamp::now())?;
+        if plan.active_but_off {
+            crate::note!("VM {} is active in the database but its domain is off: starting it", plan.name);
+        }
         if self.dry_run {
             crate::out!("Would resume {} (expires {})", plan.name, timestamp::format(&plan.new_expiry));
         } else {

@@ -1,6 +1,7 @@
 //! blockhost-vm-status
 
 use crate::entry::{open_session, Executable, Failure, Outcome};
+use crate::manual::Manual;
 use clap::Parser;
 use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::status::{self, Status, UNKNOWN};
@@ -18,6 +19,10 @@ pub struct Args {
 /// Never fails: a usage error and any doubt are `unknown`, exit 0.
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: &[("0", "always; the word on stdout is the answer, a reason for unknown goes to stderr")],
+        examples: &[("blockhost-vm-status web1", "active, suspended, destroyed or unknown")],
+    };
     const USAGE_EXIT: u8 = SUCCESS;
 
     fn run(self) -> Outcome {

@@ -1,6 +1,7 @@
 //! blockhost-vm-stop
 
-use crate::entry::{open_session, Executable, Outcome};
+use crate::entry::{open_session, stderr_progress, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::power::{self, Outcome::AlreadyThere, Outcome::Done, DEFAULT_STOP_TIMEOUT_SECS};
@@ -21,9 +22,13 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-stop web1 --timeout 120", "asks the guest to shut down, waits up to 120 s, telling the wait every 10 s")],
+    };
 
     fn run(self) -> Outcome {
-        match power::stop(&open_session(false, false)?, &self.name, Duration::from_secs(self.timeout))? {
+        match power::stop_telling(&open_session(false, false)?, &self.name, Duration::from_secs(self.timeout), &mut stderr_progress)? {
             Done => crate::out!("VM stopped: {}", self.name),
             AlreadyThere => crate::out!("VM already stopped: {}", self.name),
         }

@@ -1,6 +1,7 @@
 //! blockhost-vm-throttle
 
 use crate::entry::{open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::verbs::exit_code::SUCCESS;
 use provisioner::verbs::throttle::{self, ThrottleArgs};
@@ -38,6 +39,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-throttle web1 --cpu-shares 512", "sets web1's CPU weight to 512"), ("blockhost-vm-throttle web1 --reset", "removes every limit")],
+    };
 
     /// The limits are checked before the session is opened: no option, or one out of range, is exit 1.
     fn run(self) -> Outcome {

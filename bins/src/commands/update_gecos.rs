@@ -1,6 +1,7 @@
 //! blockhost-vm-update-gecos
 
 use crate::entry::{note_bytes, open_session, Executable, Outcome};
+use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::verbs::exit_code;
 use provisioner::verbs::update_gecos;
@@ -22,6 +23,10 @@ pub struct Args {
 
 impl Executable for Args {
     const PROG: &'static str = PROG;
+    const MANUAL: Manual = Manual {
+        exit_status: STANDARD_EXIT,
+        examples: &[("blockhost-vm-update-gecos web1 0x1234567890abcdef1234567890abcdef12345678 --nft-id 7", "sets the VM user's GECOS to wallet=...,nft=7")],
+    };
 
     /// Nothing on stdout: the guest command's output goes to stderr and its exit code is ours.
     fn run(self) -> Outcome {

@@ -4,6 +4,7 @@
 pub(crate) mod atomic;
 pub mod cloud_init;
 pub mod config;
+pub mod io_words;
 pub mod metrics_cache;
 pub(crate) mod names;
 pub mod paths;

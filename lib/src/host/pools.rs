@@ -31,7 +31,7 @@ pub fn next_ipv4(doc: &Document, pool: &Ipv4Pool) -> Result<Ipv4Addr, DbError> {
         .map(Ipv4Addr::from)
         .filter(|ip| Some(*ip) != pool.gateway)
         .find(|ip| !taken.contains(&ip.to_string()))
-        .ok_or(DbError::PoolExhausted("IPv4"))
+        .ok_or_else(|| DbError::PoolExhausted { pool: "IPv4", range: format!("{}-{}", pool.first, pool.last), key: "ip_pool" })
 }
 
 /// The first free IPv6 address at `network + i` for i in the pool bounds. The
@@ -40,10 +40,11 @@ pub fn next_ipv6(doc: &Document, broker: &BrokerAllocation, bounds: &Ipv6Bounds)
     let taken = taken(doc, "allocated_ipv6", "ipv6_address");
     let size = 1u128.checked_shl(u32::from(128 - broker.prefix_len)).unwrap_or(u128::MAX);
     let base = u128::from(broker.network);
-    (bounds.start.max(3)..=bounds.end.min(size - 1))
-        .map(|i| Ipv6Addr::from(base + i))
-        .find(|ip| !taken.contains(&ip.to_string()))
-        .ok_or(DbError::PoolExhausted("IPv6"))
+    let (first, last) = (bounds.start.max(3), bounds.end.min(size - 1));
+    (first..=last).map(|i| Ipv6Addr::from(base + i)).find(|ip| !taken.contains(&ip.to_string())).ok_or_else(|| {
+        let range = format!("{}-{} of {}/{}", Ipv6Addr::from(base + first), Ipv6Addr::from(base + last), broker.network, broker.prefix_len);
+        DbError::PoolExhausted { pool: "IPv6", range, key: "ipv6_pool" }
+    })
 }
 
 /// The next VMID of the range; advances `next_vmid`.
@@ -52,7 +53,7 @@ pub fn allocate_vmid(doc: &mut Document, range: &VmidRange) -> Result<u64, DbErr
     let used_pending: HashSet<u64> = doc.pending_all().into_iter().map(|p| p.vmid).collect();
     let vmid = (doc.next_vmid().max(range.start)..=range.end)
         .find(|v| !used.contains(v) && !used_pending.contains(v))
-        .ok_or(DbError::PoolExhausted("VMID"))?;
+        .ok_or_else(|| DbError::PoolExhausted { pool: "VMID", range: format!("{}-{}", range.start, range.end), key: "vmid_range" })?;
     doc.set_next_vmid(vmid + 1);
     Ok(vmid)
 }
@@ -88,7 +89,10 @@ mod tests {
         reserve(&mut doc, "a", a, None);
         assert_eq!(next_ipv4(&doc, &p).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
         reserve(&mut doc, "b", Ipv4Addr::new(10, 0, 0, 3), None);
-        assert!(matches!(next_ipv4(&doc, &p), Err(DbError::PoolExhausted("IPv4"))));
+        assert_eq!(
+            next_ipv4(&doc, &p).unwrap_err().to_string(),
+            "the IPv4 pool 10.0.0.1-10.0.0.3 is exhausted (every one is taken); widen it with `ip_pool.start`/`ip_pool.end` in db.yaml"
+        );
     }
 
     #[test]
@@ -155,7 +159,10 @@ mod tests {
         let only = next_ipv6(&doc, &broker, &bounds).unwrap();
         assert_eq!(only.to_string(), "2001:db8::3");
         reserve(&mut doc, "a", Ipv4Addr::new(10, 0, 0, 1), Some(only));
-        assert!(matches!(next_ipv6(&doc, &broker, &bounds), Err(DbError::PoolExhausted("IPv6"))));
+        assert_eq!(
+            next_ipv6(&doc, &broker, &bounds).unwrap_err().to_string(),
+            "the IPv6 pool 2001:db8::3-2001:db8::3 of 2001:db8::/126 is exhausted (every one is taken); widen it with `ipv6_pool.start`/`ipv6_pool.end` in db.yaml"
+        );
     }
 
     #[test]
@@ -182,6 +189,9 @@ mod tests {
         let range = VmidRange { start: 100, end: 101 };
         assert_eq!(allocate_vmid(&mut doc, &range).unwrap(), 100);
         assert_eq!(allocate_vmid(&mut doc, &range).unwrap(), 101);
-        assert!(allocate_vmid(&mut doc, &range).is_err());
+        assert_eq!(
+            allocate_vmid(&mut doc, &range).unwrap_err().to_string(),
+            "the VMID pool 100-101 is exhausted (every one is taken); widen it with `vmid_range.start`/`vmid_range.end` in db.yaml"
+        );
     }
 }

@@ -56,7 +56,7 @@ impl Backend {
         self.provider.capabilities()
     }
 
-    pub fn detect(&self) -> bool {
+    pub fn detect(&self) -> Result<(), ProviderError> {
         self.provider.detect()
     }
 
@@ -77,6 +77,14 @@ impl Backend {
 
     pub fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError> {
         self.provider.leftovers(name)
+    }
+
+    pub fn preflight(&self) -> Vec<ProviderError> {
+        self.provider.preflight()
+    }
+
+    pub fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.provider.console_log(name)
     }
 
     pub fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
@@ -308,8 +316,8 @@ mod tests {
         fn capabilities(&self) -> Capabilities {
             Capabilities::default()
         }
-        fn detect(&self) -> bool {
-            true
+        fn detect(&self) -> Result<(), ProviderError> {
+            Ok(())
         }
         fn get(&self, _: &str) -> Result<Option<VmInfo>, ProviderError> {
             unused()

@@ -125,7 +125,7 @@ impl Provider for Faulty {
         self.inner.capabilities()
     }
 
-    fn detect(&self) -> bool {
+    fn detect(&self) -> Result<(), ProviderError> {
         self.inner.detect()
     }
 
@@ -168,6 +168,14 @@ impl Provider for Faulty {
 
     fn power_off(&self, name: &str) -> Result<(), ProviderError> {
         self.mutate("power_off", || self.inner.power_off(name))
+    }
+
+    fn preflight(&self) -> Vec<ProviderError> {
+        self.inner.preflight()
+    }
+
+    fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        self.inner.console_log(name)
     }
 
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {

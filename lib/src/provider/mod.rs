@@ -33,8 +33,14 @@ pub trait Provider {
 
     fn capabilities(&self) -> Capabilities;
 
-    /// Whether this backend's platform is usable on this host.
-    fn detect(&self) -> bool;
+    /// Whether this backend's platform is usable on this host; when not, why.
+    fn detect(&self) -> Result<(), ProviderError>;
+
+    /// What would make a create fail on this host that can be seen without
+    /// changing anything (libvirt: no template, a template that cannot be read).
+    fn preflight(&self) -> Vec<ProviderError> {
+        Vec::new()
+    }
 
     /// `Ok(None)` when the VM does not exist.
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError>;
@@ -68,6 +74,11 @@ pub trait Provider {
     /// whose state all survives a restart keeps this default.
     fn restore_host_state(&self, _name: &str) -> Result<Vec<String>, ProviderError> {
         Ok(Vec::new())
+    }
+
+    /// The file the guest's console is logged to, when this backend keeps one.
+    fn console_log(&self, _name: &str) -> Option<std::path::PathBuf> {
+        None
     }
 
     /// Whether the guest agent answers right now (one short, bounded probe).

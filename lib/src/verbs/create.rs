@@ -3,16 +3,18 @@
 //! failure undoes every completed step in reverse; a killed create is undone by
 //! the next create or gc.
 
-use super::{recover, Interrupt, Progress, Session, VerbError};
+use super::wait_notice::WaitNotice;
+use super::{recover, ConsoleLog, Interrupt, Progress, Session, VerbError};
 use crate::host::cloud_init::{self, BootstrapInput};
 use crate::host::config::{address_pattern, network_mode, AuthDefaults, BrokerAllocation};
+use crate::host::io_words::io_words;
 use crate::host::process::ProcessId;
 use crate::host::provisioning_lock::ProvisioningLock;
 use crate::host::vmdb::{DbError, Document, PendingCreate, Registration};
 use crate::host::{names, pools, timestamp};
 use crate::provider::{CreateStep, NicSpec, VmSpec};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DEFAULT_AGENT_TIMEOUT_SECS: u64 = 180;
 
@@ -122,21 +124,65 @@ fn token_value(id: Option<&str>) -> Value {
     }
 }
 
-pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress: Progress) -> Result<CreateResult, CreateFailure> {
-    let name = names::vm_name(&args.name).map_err(VerbError::from)?.to_string();
-    names::username(&args.username).map_err(VerbError::from)?;
+/// What the preflight found usable: everything a create goes on with.
+struct Ready {
+    name: String,
+    checked: Checked,
+    mode: String,
+    auth: AuthDefaults,
+    broker: Option<BrokerAllocation>,
+}
+
+/// Every check that needs no change to the host, all of them run: the
+/// arguments, the config files, the name free, the pools' capacity, the
+/// backend reachable and what it needs (the template). One problem is its own
+/// error; several are `VerbError::Preflight`, each kept.
+fn preflight(session: &Session, args: &CreateArgs) -> Result<Ready, VerbError> {
+    let mut problems: Vec<VerbError> = Vec::new();
+    let mut keep = |result: Result<(), VerbError>| result.map_err(|e| problems.push(e)).is_ok();
+    let name = names::vm_name(&args.name).map(str::to_string).map_err(VerbError::from);
+    let name = name.map_err(|e| keep(Err(e))).ok();
+    keep(names::username(&args.username).map(drop).map_err(Into::into));
     if let Some(id) = &args.nft_token_id {
-        names::token_id(id).map_err(VerbError::from)?;
+        keep(names::token_id(id).map(drop).map_err(Into::into));
     }
-    let checked = check_ranges(args)?;
-    names::wallet(&args.owner_wallet, address_pattern(&session.paths).as_ref()).map_err(VerbError::from)?;
-    let mode = network_mode(&session.paths).map_err(VerbError::from)?;
-    let auth = AuthDefaults::load(&session.paths).map_err(VerbError::from)?;
-    let broker = BrokerAllocation::load(&session.paths).map_err(VerbError::from)?;
+    let checked = check_ranges(args).map_err(|e| keep(Err(e))).ok();
+    keep(names::wallet(&args.owner_wallet, address_pattern(&session.paths).as_ref()).map(drop).map_err(Into::into));
+    let mode = network_mode(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    let auth = AuthDefaults::load(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    let broker = BrokerAllocation::load(&session.paths).map_err(|e| keep(Err(e.into()))).ok();
+    if let Some(name) = &name {
+        let free_in_db = match session.db.read() {
+            Ok(doc) => {
+                if let Some(broker) = &broker {
+                    keep(allocate(session, &mut doc.clone(), name, broker.as_ref()).map(drop).map_err(Into::into));
+                }
+                keep(check_name_free(&doc, name).map_err(Into::into))
+            }
+            Err(e) => keep(Err(e.into())),
+        };
+        // The backend is asked in any case: whether it answers is a check of its own.
+        match session.backend.get(name) {
+            Err(e) => keep(Err(e.into())),
+            Ok(Some(_)) if free_in_db => keep(Err(unadopted(name))),
+            Ok(_) => true,
+        };
+    }
+    problems.extend(session.backend.preflight().into_iter().map(VerbError::from));
+    match (name, checked, mode, auth, broker) {
+        (Some(name), Some(checked), Some(mode), Some(auth), Some(broker)) if problems.is_empty() => {
+            Ok(Ready { name, checked, mode, auth, broker })
+        }
+        _ if problems.len() == 1 => Err(problems.remove(0)),
+        _ => Err(VerbError::Preflight(problems)),
+    }
+}
+
+pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress: Progress) -> Result<CreateResult, CreateFailure> {
+    let Ready { name, checked, mode, auth, broker } = preflight(session, args)?;
 
     if !args.apply {
         let doc = session.db.read().map_err(VerbError::from)?;
-        check_available(session, &doc, &name)?;
         return dry_run(session, args, &doc, &name, broker.as_ref(), progress).map_err(Into::into);
     }
 
@@ -179,13 +225,18 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
 }
 
 /// Early, friendly checks before anything is reserved: the name is free in the
-/// database and unknown to the backend (a VM the database does not know is never adopted).
+/// database and unknown to the backend.
 fn check_available(session: &Session, doc: &Document, name: &str) -> Result<(), VerbError> {
     check_name_free(doc, name)?;
     if session.backend.get(name)?.is_some() {
-        return Err(VerbError::Failed(format!("a VM named {name} already exists in the backend but not in the database")));
+        return Err(unadopted(name));
     }
     Ok(())
+}
+
+/// A VM the database does not know is never adopted.
+fn unadopted(name: &str) -> VerbError {
+    VerbError::Failed(format!("a VM named {name} already exists in the backend but not in the database"))
 }
 
 /// The name must be unused: no record in any status, no create in progress, and
@@ -351,27 +402,37 @@ fn agent_timeout(session: &Session) -> Duration {
     Duration::from_secs(secs)
 }
 
+/// Copies the guest's console log out of the way of the rollback, to
+/// `<state>/failed-creates/<name>.console.log`, for the operator to read.
+fn keep_console_log(session: &Session, name: &str) -> ConsoleLog {
+    let Some(log) = session.backend.console_log(name) else { return ConsoleLog::None };
+    let kept = session.state_dir().join("failed-creates").join(format!("{name}.console.log"));
+    let copied = kept.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::copy(&log, &kept));
+    match copied {
+        Ok(_) => ConsoleLog::Kept(kept),
+        Err(e) => ConsoleLog::NotKept(kept, format!("{}: {}", log.display(), io_words(&e))),
+    }
+}
+
 fn wait_for_agent(session: &Session, name: &str, interrupt: &Interrupt, progress: Progress) -> Result<(), VerbError> {
     let timeout = agent_timeout(session);
     progress(&format!("Waiting up to {} s for the guest agent of {name}", timeout.as_secs()));
-    let started = Instant::now();
+    let mut notice = WaitNotice::new(format!("the guest agent of {name}"), timeout, session.notice_every);
     loop {
         interrupt.check()?;
         match session.backend.guest_ping(name) {
             Ok(true) => {
-                progress(&format!("Guest agent answered after {:.1} s", started.elapsed().as_secs_f64()));
+                progress(&format!("Guest agent answered after {:.1} s", notice.elapsed().as_secs_f64()));
                 return Ok(());
             }
             Ok(false) => {}
             Err(e) if e.retryable() => {}
             Err(e) => return Err(e.into()),
         }
-        if started.elapsed() >= timeout {
-            return Err(VerbError::Failed(format!(
-                "the guest agent of {name} did not answer within {} s",
-                timeout.as_secs()
-            )));
+        if notice.elapsed() >= timeout {
+            return Err(VerbError::AgentSilent { name: name.to_string(), secs: timeout.as_secs(), console_log: keep_console_log(session, name) });
         }
-        std::thread::sleep(Duration::from_millis(200).min(timeout.saturating_sub(started.elapsed())));
+        notice.tick(progress);
+        std::thread::sleep(Duration::from_millis(200).min(timeout.saturating_sub(notice.elapsed())));
     }
 }

@@ -1,7 +1,7 @@
-//! `detect`: whether the active backend's platform is usable on this host.
+//! `detect`: whether the active backend's platform is usable on this host, and why not.
 
-use super::Session;
+use super::{Session, VerbError};
 
-pub fn run(session: &Session) -> bool {
-    session.backend.detect()
+pub fn run(session: &Session) -> Result<(), VerbError> {
+    Ok(session.backend.detect()?)
 }

@@ -83,7 +83,7 @@ pub fn run(session: &Session, options: &GcOptions, progress: Progress) -> Result
         }
     }
     let lost = lost_phase(session, options.execute, progress)?;
-    let suspend = (!options.destroy_only).then(|| suspend_phase(session, options)).transpose()?;
+    let suspend = (!options.destroy_only).then(|| suspend_phase(session, options, progress)).transpose()?;
     let destroy = (!options.suspend_only).then(|| destroy_phase(session, options, grace_days)).transpose()?;
     Ok(Report { execute: options.execute, grace_days, lost, suspend, destroy })
 }
@@ -117,7 +117,7 @@ fn destroy_one(session: &Session, name: &str) -> ItemResult {
     }
 }
 
-fn suspend_phase(session: &Session, options: &GcOptions) -> Result<Vec<Item>, VerbError> {
+fn suspend_phase(session: &Session, options: &GcOptions, progress: Progress) -> Result<Vec<Item>, VerbError> {
     let doc = session.db.read()?;
     let now = timestamp::now();
     Ok(doc
@@ -125,18 +125,19 @@ fn suspend_phase(session: &Session, options: &GcOptions) -> Result<Vec<Item>, Ve
         .into_iter()
         .map(|name| {
             let reason = format!("expired {}", doc.vm(&name).and_then(|r| r.str("expires_at")).unwrap_or("?"));
-            let result = if options.execute { suspend_one(session, &name, options.stop_timeout) } else { ItemResult::WouldDo };
+            let result =
+                if options.execute { suspend_one(session, &name, options.stop_timeout, progress) } else { ItemResult::WouldDo };
             Item { name, reason, result }
         })
         .collect())
 }
 
-fn suspend_one(session: &Session, name: &str, stop_timeout: Duration) -> ItemResult {
+fn suspend_one(session: &Session, name: &str, stop_timeout: Duration, progress: Progress) -> ItemResult {
     let note = match session.backend.get(name) {
         Err(e) => return ItemResult::Failed(e.to_string()),
         Ok(None) => Some("not present in the backend".to_string()),
         Ok(Some(vm)) if vm.state.is_off() => Some("was already stopped".to_string()),
-        Ok(Some(_)) => match power::stop(session, name, stop_timeout) {
+        Ok(Some(_)) => match power::stop_telling(session, name, stop_timeout, progress) {
             Ok(_) => None,
             Err(stop_err) => match power::kill(session, name) {
                 Ok(_) => Some(format!("forced off after: {stop_err}")),

@@ -3,6 +3,7 @@
 
 use super::{Session, VerbError};
 use super::status::{DESTROYED, UNKNOWN};
+use crate::provider::ProviderError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -21,14 +22,21 @@ impl Row {
     }
 }
 
-pub fn run(session: &Session) -> Result<Vec<Row>, VerbError> {
+/// The rows, and why the statuses of live records are `unknown` when the
+/// backend could not list its VMs.
+#[derive(Debug)]
+pub struct Listing {
+    pub rows: Vec<Row>,
+    pub unknown_because: Option<ProviderError>,
+}
+
+pub fn run(session: &Session) -> Result<Listing, VerbError> {
     let doc = session.db.read()?;
-    let live: Option<HashMap<String, &'static str>> = session
-        .backend
-        .list()
-        .ok()
-        .map(|vms| vms.into_iter().map(|vm| (vm.name, vm.state.status_word())).collect());
-    Ok(doc
+    let (live, unknown_because): (Option<HashMap<String, &'static str>>, _) = match session.backend.list() {
+        Ok(vms) => (Some(vms.into_iter().map(|vm| (vm.name, vm.state.status_word())).collect()), None),
+        Err(e) => (None, Some(e)),
+    };
+    let rows = doc
         .vms()
         .map(|record| {
             let status = if record.status() == DESTROYED {
@@ -46,5 +54,6 @@ pub fn run(session: &Session) -> Result<Vec<Row>, VerbError> {
                 created: record.created_at().chars().take(10).collect(),
             }
         })
-        .collect())
+        .collect();
+    Ok(Listing { rows, unknown_because })
 }

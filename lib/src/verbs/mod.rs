@@ -18,6 +18,7 @@ pub mod resume;
 pub mod status;
 pub mod throttle;
 pub mod update_gecos;
+pub mod wait_notice;
 
 use crate::host::cloud_init::CloudInitError;
 use crate::host::config::{ConfigError, DbConfig};
@@ -30,6 +31,7 @@ use crate::provider::{Backend, ProviderError};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerbError {
@@ -53,6 +55,29 @@ pub enum VerbError {
     Failed(String),
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+    /// Several problems a create's preflight found at once, each its own error.
+    #[error("{} problems: {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Preflight(Vec<VerbError>),
+    /// The guest agent never answered: where the guest's console was logged, kept for the operator.
+    #[error("the guest agent of {name} did not answer within {secs} s (db.yaml agent_timeout_seconds); {}", console_words(.console_log))]
+    AgentSilent { name: String, secs: u64, console_log: ConsoleLog },
+}
+
+/// What became of a VM's console log when its create failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleLog {
+    Kept(PathBuf),
+    NotKept(PathBuf, String),
+    /// The backend keeps none.
+    None,
+}
+
+fn console_words(log: &ConsoleLog) -> String {
+    match log {
+        ConsoleLog::Kept(path) => format!("the guest's console log is kept at {}", path.display()),
+        ConsoleLog::NotKept(path, why) => format!("its console log could not be kept at {}: {why}", path.display()),
+        ConsoleLog::None => "this backend keeps no console log of the guest".to_string(),
+    }
 }
 
 /// Reports progress lines (stderr in the binaries).
@@ -91,6 +116,8 @@ pub struct Session {
     pub db: VmDatabase,
     /// Set by the binary's signal handler (create's); waits for the database lock end on it.
     pub interrupt: Interrupt,
+    /// How often a long wait (the guest agent, a graceful stop) is told.
+    pub notice_every: Duration,
 }
 
 impl Session {
@@ -105,7 +132,7 @@ impl Session {
         };
         let interrupt = Interrupt::default();
         let db = database(db_path, &config, LockWait { interrupt: interrupt.flag(), ..LockWait::default() });
-        Ok(Self { paths, config, backend, db, interrupt })
+        Ok(Self { paths, config, backend, db, interrupt, notice_every: wait_notice::DEFAULT_EVERY })
     }
 
     /// Where per-VM host state lives (the backend's own directory for the mock).

@@ -1,10 +1,11 @@
 //! `start`, `stop` (graceful, bounded wait) and `kill` (immediate). Each is a
 //! no-op success when the VM is already in the target state.
 
-use super::{Session, VerbError};
+use super::wait_notice::WaitNotice;
+use super::{Progress, Session, VerbError};
 use crate::host::names;
 use crate::provider::{PowerState, VmInfo};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 45;
 
@@ -38,22 +39,30 @@ pub fn kill(session: &Session, name: &str) -> Result<Outcome, VerbError> {
 /// ACPI shutdown, then waits until the VM is off. Never forces it off: when the
 /// bound passes the VM is still running and that is reported.
 pub fn stop(session: &Session, name: &str, timeout: Duration) -> Result<Outcome, VerbError> {
+    stop_telling(session, name, timeout, &mut |_| {})
+}
+
+/// `stop`, its wait told on `progress` every `Session::notice_every`.
+pub fn stop_telling(session: &Session, name: &str, timeout: Duration, progress: Progress) -> Result<Outcome, VerbError> {
     if existing(session, name)?.state.is_off() {
         return Ok(Outcome::AlreadyThere);
     }
     session.backend.shutdown(name)?;
-    let started = Instant::now();
+    let mut notice = WaitNotice::new(format!("{name} to shut down"), timeout, session.notice_every);
     loop {
         match session.backend.get(name)? {
             None => return Ok(Outcome::Done),
             Some(vm) if vm.state.is_off() => return Ok(Outcome::Done),
-            Some(_) if started.elapsed() >= timeout => {
+            Some(_) if notice.elapsed() >= timeout => {
                 return Err(VerbError::Failed(format!(
                     "VM {name} did not shut down within {} s and is still running (blockhost-vm-kill forces it off)",
                     timeout.as_secs()
                 )))
             }
-            Some(_) => std::thread::sleep(Duration::from_millis(100).min(timeout.saturating_sub(started.elapsed()))),
+            Some(_) => {
+                notice.tick(progress);
+                std::thread::sleep(Duration::from_millis(100).min(timeout.saturating_sub(notice.elapsed())));
+            }
         }
     }
 }

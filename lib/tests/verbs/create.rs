@@ -80,7 +80,7 @@ fn addresses_are_never_handed_out_twice_and_the_pool_runs_out() {
     let ips: Vec<String> = ["a1", "a2", "a3", "a4"].iter().map(|n| h.create(n).ip).collect();
     assert_eq!(ips, ["10.0.0.10", "10.0.0.11", "10.0.0.12", "10.0.0.13"]);
     let err = create_in(&h.session(), "a5").unwrap_err();
-    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted("IPv4"))), "{err:?}");
+    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted { pool: "IPv4", .. })), "{err:?}");
     assert_eq!(h.record("a5"), None);
     assert_eq!(backend_vm(&h.session(), "a5"), None);
     // A destroy gives its address back to the next create.
@@ -99,7 +99,7 @@ fn vmids_come_from_the_configured_range() {
     assert_eq!(h.record("v2").unwrap()["vmid"], json!(101));
     assert_eq!(h.db()["next_vmid"], json!(102));
     let err = create_in(&h.session(), "v3").unwrap_err();
-    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted(_))), "{err:?}");
+    assert!(matches!(err.error, VerbError::Db(DbError::PoolExhausted { pool: "VMID", .. })), "{err:?}");
     assert_eq!(h.allocated_ips().len(), 2, "the failed create released its address");
 }
 
@@ -278,9 +278,27 @@ fn a_dead_guest_agent_fails_the_create_within_the_bound_and_undoes_it() {
     let started = std::time::Instant::now();
     let err = create_in(&h.session(), "mute").unwrap_err();
     let took = started.elapsed();
-    assert!(matches!(err.error, VerbError::Failed(ref m) if m.contains("did not answer within 1 s")), "{err:?}");
+    assert_eq!(
+        err.message(),
+        "the guest agent of mute did not answer within 1 s (db.yaml agent_timeout_seconds); this backend keeps no console log of the guest"
+    );
     assert!(took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(10), "{took:?}");
     assert_nothing_left(&h, "mute");
+}
+
+#[test]
+fn a_silent_agent_says_where_the_console_log_was_kept_or_why_not() {
+    use provisioner::verbs::ConsoleLog;
+    let silent = |console_log| VerbError::AgentSilent { name: "vm1".into(), secs: 180, console_log }.to_string();
+    let kept = std::path::PathBuf::from("/var/lib/blockhost/failed-creates/vm1.console.log");
+    assert_eq!(
+        silent(ConsoleLog::Kept(kept.clone())),
+        "the guest agent of vm1 did not answer within 180 s (db.yaml agent_timeout_seconds); the guest's console log is kept at /var/lib/blockhost/failed-creates/vm1.console.log"
+    );
+    assert_eq!(
+        silent(ConsoleLog::NotKept(kept, "/var/lib/blockhost/vms/vm1.console.log: No such file or directory (os error 2)".into())),
+        "the guest agent of vm1 did not answer within 180 s (db.yaml agent_timeout_seconds); its console log could not be kept at /var/lib/blockhost/failed-creates/vm1.console.log: /var/lib/blockhost/vms/vm1.console.log: No such file or directory (os error 2)"
+    );
 }
 
 #[test]
@@ -291,6 +309,19 @@ fn a_slow_guest_agent_is_waited_for() {
     h.create("slow");
     assert!(started.elapsed() >= std::time::Duration::from_millis(650));
     assert_eq!(h.field("slow", "status").as_deref(), Some("active"));
+}
+
+#[test]
+fn a_long_agent_wait_is_told_every_interval_with_the_time_waited_and_the_bound() {
+    let h = Host::new();
+    h.knobs("agent_delay_ms: 700\n");
+    let mut session = h.session();
+    session.notice_every = std::time::Duration::from_millis(200);
+    let mut lines = Vec::new();
+    provisioner::verbs::create::run(&session, &args("slow", true), &Interrupt::default(), &mut |l: &str| lines.push(l.to_string())).unwrap();
+    let told: Vec<&String> = lines.iter().filter(|l| l.starts_with("Still waiting for the guest agent of slow: ")).collect();
+    assert!((2..=4).contains(&told.len()), "about one line per 200 ms of a 700 ms wait: {lines:?}");
+    assert!(told.iter().all(|l| l.ends_with(" s of 180 s")), "{told:?}");
 }
 
 #[test]

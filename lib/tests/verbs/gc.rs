@@ -120,6 +120,22 @@ fn a_guest_that_ignores_shutdown_is_forced_off() {
 }
 
 #[test]
+fn a_long_graceful_stop_is_told_every_interval_with_the_time_waited_and_the_bound() {
+    let h = Host::new();
+    h.create("slow");
+    set(&h, "slow", "expires_at", &host::days_ago(1));
+    h.knobs("shutdown_delay_ms: 700\n");
+    let mut session = h.session();
+    session.notice_every = Duration::from_millis(200);
+    let mut lines = Vec::new();
+    gc::run(&session, &options(true), &mut |l: &str| lines.push(l.to_string())).unwrap();
+    let told: Vec<&String> = lines.iter().filter(|l| l.starts_with("Still waiting for slow to shut down: ")).collect();
+    assert!((2..=4).contains(&told.len()), "about one line per 200 ms of a 700 ms wait: {lines:?}");
+    assert!(told.iter().all(|l| l.ends_with(" s of 5 s")), "{told:?}");
+    assert_eq!(h.field("slow", "status").as_deref(), Some("suspended"));
+}
+
+#[test]
 fn one_failing_vm_does_not_stop_the_others() {
     let h = Host::new();
     h.create("a");

@@ -6,14 +6,14 @@ use std::time::Duration;
 #[test]
 fn every_record_in_order_with_its_live_status() {
     let h = Host::new();
-    assert_eq!(list::run(&h.session()).unwrap(), vec![]);
+    assert_eq!(list::run(&h.session()).unwrap().rows, vec![]);
     for name in ["zeta", "alpha", "mid", "lost"] {
         h.create(name);
     }
     power::stop(&h.session(), "alpha", Duration::from_secs(5)).unwrap();
     destroy::run(&h.session(), "mid").unwrap();
     h.knobs("drift: vanish:lost\n");
-    let rows = list::run(&h.session()).unwrap();
+    let rows = list::run(&h.session()).unwrap().rows;
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let got: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.name.as_str(), r.status.as_str(), r.ip.as_str())).collect();
     assert_eq!(
@@ -31,9 +31,10 @@ fn an_unreachable_backend_gives_unknown_except_for_destroyed_records() {
     h.create("b");
     destroy::run(&h.session(), "b").unwrap();
     h.knobs("unreachable: true\n");
-    let rows = list::run(&h.session()).unwrap();
-    let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.name.as_str(), r.status.as_str())).collect();
+    let listing = list::run(&h.session()).unwrap();
+    let got: Vec<(&str, &str)> = listing.rows.iter().map(|r| (r.name.as_str(), r.status.as_str())).collect();
     assert_eq!(got, [("a", "unknown"), ("b", "destroyed")]);
+    assert_eq!(listing.unknown_because.map(|e| e.message), Some("cannot connect to the mock hypervisor (injected)".to_string()));
 }
 
 #[test]

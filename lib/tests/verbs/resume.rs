@@ -97,6 +97,25 @@ fn only_suspended_records_are_resumed() {
 }
 
 #[test]
+fn an_active_record_whose_domain_is_off_is_started_and_a_running_one_refused() {
+    let h = Host::new();
+    let future = host::days_ahead(5);
+    h.create("off");
+    h.edit_db(|db| db["vms"]["off"]["expires_at"] = serde_json::json!(future));
+    power::kill(&h.session(), "off").unwrap();
+    let s = h.session();
+    let plan = resume::plan(&s, "off", None, Utc::now()).unwrap();
+    assert!(plan.active_but_off);
+    assert_eq!(plan.new_expiry, host::parse_time(&future), "the expiry rules are those of a suspended VM");
+    resume::run(&s, &plan).unwrap();
+    assert_eq!(backend_vm(&s, "off").unwrap().state, PowerState::Running);
+    assert_eq!(h.field("off", "status").as_deref(), Some("active"));
+    assert_eq!(h.field("off", "expires_at").as_deref(), Some(future.as_str()));
+    let err = resume::plan(&s, "off", None, Utc::now()).unwrap_err();
+    assert!(matches!(err, VerbError::Failed(ref m) if m == "VM off is not suspended (status: active)"), "{err:?}");
+}
+
+#[test]
 fn a_vm_gone_from_the_backend_is_not_marked_active() {
     let h = Host::new();
     suspended(&h, "gone", &host::days_ahead(1));

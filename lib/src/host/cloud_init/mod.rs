@@ -19,7 +19,7 @@ const FALLBACK_TEMPLATE: &str = include_str!("default-user-data.yaml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloudInitError {
-    #[error("{path}: cannot read cloud-init template: {1}", path = .0.display())]
+    #[error("{path}: cannot read cloud-init template: {}", crate::host::io_words::io_words(.1), path = .0.display())]
     Template(std::path::PathBuf, std::io::Error),
     #[error("cannot read random bytes for the VM secret: {0}")]
     Random(std::io::Error),

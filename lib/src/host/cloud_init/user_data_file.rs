@@ -12,7 +12,7 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserDataError {
-    #[error("{path}: cannot read cloud-init content: {1}", path = .0.display())]
+    #[error("{path}: cannot read cloud-init content: {}", crate::host::io_words::io_words(.1), path = .0.display())]
     Io(PathBuf, std::io::Error),
     #[error("{path}: cloud-init content must be a regular file, not {1}", path = .0.display())]
     NotRegular(PathBuf, &'static str),

@@ -1,5 +1,6 @@
 //! `/etc/blockhost/db.yaml` with blockhost-common's normalization rules (facts §1.6, §2.1).
 
+use super::typos::{typos, Typo};
 use super::{lookup, parse_yaml, read_optional, ConfigError};
 use crate::host::paths::HostPaths;
 use serde_json::Value;
@@ -50,6 +51,8 @@ pub struct DbConfig {
     /// Bound of the wait for the VM database lock: `db_lock_timeout_seconds`
     /// (1-300, default 20), overridden by `BLOCKHOST_DB_LOCK_TIMEOUT`.
     pub db_lock_timeout: Duration,
+    /// Unknown keys that look like typos of ours (told as warnings, else ignored).
+    pub typos: Vec<Typo>,
     /// The whole document, for provider-specific keys.
     pub raw: Value,
 }
@@ -115,7 +118,8 @@ impl DbConfig {
             Some(_) => return Err(key_err("bridge", "must be a network interface name".into())),
         };
         let db_lock_timeout = lock_timeout(&doc).map_err(|m| key_err(LOCK_TIMEOUT_KEY, m))?;
-        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, raw: doc })
+        let typos = typos(&doc);
+        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, typos, raw: doc })
     }
 }
 

@@ -6,14 +6,17 @@ mod db_yaml;
 mod engine;
 mod network_mode;
 mod parse;
+mod typos;
 mod web3;
 
 pub use broker::BrokerAllocation;
 pub use db_yaml::{DbConfig, Ipv4Pool, Ipv6Bounds, VmidRange};
 pub use engine::address_pattern;
 pub use network_mode::network_mode;
+pub use typos::Typo;
 pub use web3::AuthDefaults;
 
+use crate::host::io_words::io_words;
 use parse::{parse_json, parse_yaml};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +26,7 @@ pub enum ConfigError {
     Missing(PathBuf),
     #[error("{path}: file is empty", path = .0.display())]
     Empty(PathBuf),
-    #[error("{path}: cannot read: {1}", path = .0.display())]
+    #[error("{path}: cannot read: {}", io_words(.1), path = .0.display())]
     Io(PathBuf, std::io::Error),
     #[error("{path}: not valid {1}: {2}", path = .0.display())]
     Parse(PathBuf, &'static str, String),

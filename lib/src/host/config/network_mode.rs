@@ -5,6 +5,9 @@
 use super::ConfigError;
 use crate::host::paths::HostPaths;
 
+/// What belongs there, and what puts it there.
+const ENABLE: &str = "the installer's finalize step enables one (a symlink network-modes.enabled/<mode>.json -> ../network-modes.available/<mode>.json, mode broker, manual, onion or none)";
+
 pub fn network_mode(paths: &HostPaths) -> Result<String, ConfigError> {
     let dir = paths.config_file("network-modes.enabled");
     let entries = match std::fs::read_dir(&dir) {
@@ -20,7 +23,7 @@ pub fn network_mode(paths: &HostPaths) -> Result<String, ConfigError> {
     modes.sort();
     match modes.len() {
         1 => Ok(modes.remove(0)),
-        0 => Err(ConfigError::NetworkMode(format!("{}: no network mode is enabled", dir.display()))),
+        0 => Err(ConfigError::NetworkMode(format!("{}: no network mode is enabled; {ENABLE}", dir.display()))),
         _ => Err(ConfigError::NetworkMode(format!(
             "{}: {} network modes are enabled ({}); exactly one is supported",
             dir.display(),
@@ -35,7 +38,7 @@ fn legacy_mode(paths: &HostPaths) -> Result<String, ConfigError> {
     let mode = std::fs::read_to_string(&file).map(|t| t.trim().to_string()).unwrap_or_default();
     if mode.is_empty() || !mode.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(ConfigError::NetworkMode(format!(
-            "no network mode: {} does not exist and {} is missing or invalid",
+            "no network mode: {} does not exist and {} is missing or invalid; {ENABLE}",
             paths.config_file("network-modes.enabled").display(),
             file.display()
         )));

@@ -18,6 +18,7 @@ pub use migrate::{migrate, Migration, UPSTREAM_DB_FILE};
 pub use pending::PendingCreate;
 
 use crate::host::atomic::{open_lock_file, write_atomic};
+use crate::host::io_words::io_words;
 use crate::host::shared_dir;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,7 @@ const DB_MODE: u32 = 0o640;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    #[error("{path}: {1}", path = .0.display())]
+    #[error("{path}: {}", io_words(.1), path = .0.display())]
     Io(PathBuf, std::io::Error),
     #[error("{path}: corrupt VM database ({1}); it was left untouched", path = .0.display())]
     Corrupt(PathBuf, String),
@@ -44,8 +45,9 @@ pub enum DbError {
     LockTimeout(PathBuf, f64, String),
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
-    #[error("the {0} pool is exhausted")]
-    PoolExhausted(&'static str),
+    /// Every value of a pool is taken: which pool, its range, and the db.yaml key that sets it.
+    #[error("the {pool} pool {range} is exhausted (every one is taken); widen it with `{key}.start`/`{key}.end` in db.yaml")]
+    PoolExhausted { pool: &'static str, range: String, key: &'static str },
 }
 
 #[derive(Debug, Clone)]

@@ -85,6 +85,21 @@ pub fn is_not_found(err: &virt::error::Error) -> bool {
     code(err) == ErrorCode::NotFound
 }
 
+/// A connection that could not be opened, with the operator's next step: a
+/// socket refused to this user (root, or the `libvirt` group), else a daemon to start.
+pub fn connect_error(uri: &str, err: &virt::error::Error) -> ProviderError {
+    ProviderError::new(ErrorCode::Unavailable, connect_words(uri, err.message()))
+}
+
+fn connect_words(uri: &str, message: &str) -> String {
+    let next = if message.contains("Permission denied") {
+        "run as root, or add this user to the `libvirt` group: usermod -aG libvirt <user>"
+    } else {
+        "is libvirtd running? start it: systemctl start libvirtd"
+    };
+    format!("cannot connect to libvirt at {uri} (db.yaml libvirt.uri): {message}; {next}")
+}
+
 /// The daemon itself is out of reach (as opposed to, say, a guest agent that
 /// does not answer, which shares the `unavailable` code).
 pub fn daemon_unreachable(err: &virt::error::Error) -> bool {
@@ -137,6 +152,14 @@ mod tests {
             assert_eq!(classify(n).code, code, "{n}");
             assert!(!code.retryable(), "{n}");
         }
+    }
+
+    #[test]
+    fn a_failed_connection_says_what_to_do() {
+        assert_eq!(
+            connect_words("qemu:///system", "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied"),
+            "cannot connect to libvirt at qemu:///system (db.yaml libvirt.uri): Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied; run as root, or add this user to the `libvirt` group: usermod -aG libvirt <user>"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use super::vm_files::VmFiles;
 use crate::host::atomic::write_atomic;
 use crate::host::cloud_init::nocloud_seed;
+use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
 use crate::provider::{Bootstrap, ErrorCode, ProviderError};
 use std::os::unix::fs::PermissionsExt;
@@ -13,8 +14,10 @@ use std::process::Command;
 /// The group QEMU runs as on a Debian libvirt host.
 const QEMU_GROUP: &str = "libvirt-qemu";
 
+/// A full file system is a capacity problem; any other failure is ours.
 fn io_error(path: &Path, e: std::io::Error) -> ProviderError {
-    ProviderError::new(ErrorCode::Internal, format!("{}: {e}", path.display()))
+    let code = if e.kind() == std::io::ErrorKind::StorageFull { ErrorCode::Capacity } else { ErrorCode::Internal };
+    ProviderError::new(code, format!("{}: {}", path.display(), io_words(&e)))
 }
 
 /// The gid of `libvirt-qemu` from the host's group file, when it exists.

@@ -3,6 +3,7 @@
 //! guest agent, bulk statistics and persistent throttles.
 
 mod agent;
+mod bridges;
 mod domain_xml;
 mod errors;
 mod ffi;
@@ -19,7 +20,7 @@ use super::*;
 use crate::host::paths::HostPaths;
 use crate::host::root_agent::RootAgent;
 use domain_xml::{read_back, DomainPlan};
-use errors::{is_not_found, read_error, write_error};
+use errors::{connect_error, is_not_found, read_error, write_error};
 use profile::Profile;
 use std::cell::OnceCell;
 use template_builder::TemplateStore;
@@ -66,9 +67,7 @@ impl LibvirtProvider {
         if let Some(conn) = self.conn.get() {
             return Ok(conn);
         }
-        let conn = Connect::open(Some(&self.profile.uri)).map_err(|e| {
-            ProviderError::new(ErrorCode::Unavailable, format!("cannot connect to libvirt at {}: {}", self.profile.uri, e.message()))
-        })?;
+        let conn = Connect::open(Some(&self.profile.uri)).map_err(|e| connect_error(&self.profile.uri, &e))?;
         Ok(self.conn.get_or_init(|| conn))
     }
 
@@ -111,9 +110,7 @@ impl LibvirtProvider {
     }
 
     fn define(&self, spec: &VmSpec, files: &VmFiles) -> Result<(), ProviderError> {
-        let template = self.templates.current()?.ok_or_else(|| {
-            ProviderError::new(ErrorCode::InvalidSpec, "there is no VM template yet; run blockhost-build-template")
-        })?;
+        let template = self.templates.current()?.ok_or_else(|| template::missing(&self.paths))?;
         host_files::create_overlay(&self.paths, &files.overlay, &template.image_path(), spec.disk_gib)?;
         let direct_io = host_files::choose_direct_io(&files.overlay, &template.image_path(), host_files::supports_direct_io, &mut |line| {
             use std::io::Write as _;
@@ -183,8 +180,18 @@ impl Provider for LibvirtProvider {
         }
     }
 
-    fn detect(&self) -> bool {
-        self.conn().ok().and_then(|c| c.driver_type().ok()).is_some_and(|t| t.eq_ignore_ascii_case("QEMU"))
+    fn detect(&self) -> Result<(), ProviderError> {
+        let uri = &self.profile.uri;
+        let driver = self.conn()?.driver_type().map_err(|e| read_error(&format!("asking libvirt at {uri} for its driver"), &e))?;
+        if driver.eq_ignore_ascii_case("QEMU") {
+            Ok(())
+        } else {
+            Err(ProviderError::new(ErrorCode::Unsupported, format!("libvirt at {uri} drives {driver}, not QEMU (db.yaml libvirt.uri)")))
+        }
+    }
+
+    fn preflight(&self) -> Vec<ProviderError> {
+        template::preflight(&self.paths, &self.templates).err().into_iter().collect()
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
@@ -263,7 +270,9 @@ impl Provider for LibvirtProvider {
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         let domain = self.domain(name)?;
-        domain.create().map_err(|e| write_error(&format!("starting {name}"), &e))?;
+        domain.create().map_err(|e| {
+            bridges::missing_bridge(&self.paths, e.message()).unwrap_or_else(|| write_error(&format!("starting {name}"), &e))
+        })?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
             routes::add(&self.root_agent, name, &record);
         }
@@ -284,6 +293,10 @@ impl Provider for LibvirtProvider {
             Some(record) => routes::restore(&self.root_agent, name, &record),
             None => Ok(Vec::new()),
         }
+    }
+
+    fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {
+        Some(self.files(name).console_log)
     }
 
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {

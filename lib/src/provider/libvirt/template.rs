@@ -2,11 +2,13 @@
 //! backend: its store at this host's paths, the provider's options and outcome
 //! in its terms, and its failures as provider error codes.
 
+use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
 use crate::host::provisioning_lock::LOCK_FILE;
 use super::profile::Profile;
 use crate::provider::module::OpenContext;
 use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
+use std::path::PathBuf;
 use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, TemplateStore};
 
 /// The store under `<state>/templates`, pruning around the VM disks in
@@ -14,12 +16,32 @@ use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, Te
 pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
     let state = paths.state_dir();
     let layout = StoreLayout {
-        templates: state.join("templates"),
+        templates: templates_dir(paths),
         packages: state.join("template-packages"),
         vms: state.join("vms"),
         create_marker: paths.run_dir().join(LOCK_FILE),
     };
     TemplateStore::new(layout, accelerator)
+}
+
+/// Where the template versions and their `current` link live.
+pub fn templates_dir(paths: &HostPaths) -> PathBuf {
+    paths.state_dir().join("templates")
+}
+
+/// There is no `current` template to create VMs from.
+pub fn missing(paths: &HostPaths) -> ProviderError {
+    let dir = templates_dir(paths);
+    ProviderError::new(ErrorCode::InvalidSpec, format!("no VM template in {} (no `current` version); build one: blockhost-build-template", dir.display()))
+}
+
+/// The current template exists and its image can be read.
+pub fn preflight(paths: &HostPaths, store: &TemplateStore) -> Result<(), ProviderError> {
+    let image = store.current()?.ok_or_else(|| missing(paths))?.image_path();
+    std::fs::File::open(&image).map(drop).map_err(|e| {
+        let words = io_words(&e);
+        ProviderError::new(ErrorCode::InvalidSpec, format!("{}: the VM template cannot be read: {words}; rebuild it: blockhost-build-template --force", image.display()))
+    })
 }
 
 /// Builds (or keeps) the template with this host's profile (its accelerator).
@@ -54,7 +76,6 @@ fn code(e: &TemplateError) -> ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     #[test]
     fn codes_follow_the_failure() {

@@ -202,8 +202,8 @@ impl Provider for MockProvider {
         }
     }
 
-    fn detect(&self) -> bool {
-        true
+    fn detect(&self) -> Result<(), ProviderError> {
+        Ok(())
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
