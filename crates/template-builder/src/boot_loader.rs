@@ -22,6 +22,8 @@ const DISK: &str = "/dev/vda";
 /// package's unmodified conffile.
 pub const GRUB_DEFAULTS_PATH: &str = "etc/default/grub.d/50-blockhost.cfg";
 pub const INSTALL_SCRIPT_PATH: &str = "usr/local/sbin/blockhost-install-grub";
+/// Where the installer runs from, on the tmpfs the initramfs left at `/run`.
+const RUN_COPY: &str = "/run/blockhost-install-grub";
 /// Printed on the serial console when GRUB is installed and configured.
 pub const INSTALLED: &str = "BLOCKHOST-TEMPLATE: BOOT LOADER INSTALLED";
 
@@ -62,6 +64,11 @@ export PATH LC_ALL=C
 say() {{ echo "{MARKER} $*" > /dev/ttyS0; }}
 off() {{ sync; poweroff -f; echo o > /proc/sysrq-trigger; sleep 60; }}
 fail() {{ say "FAILED: $*"; off; }}
+if [ "$0" = /{INSTALL_SCRIPT_PATH} ]; then
+    # Run from a copy: a removed file still open would keep / from being remounted read-only.
+    cp /{INSTALL_SCRIPT_PATH} {RUN_COPY} && exec sh {RUN_COPY}
+    fail "copying the installer to /run"
+fi
 grub-install --target=i386-pc {DISK} > /dev/ttyS0 2>&1 || fail "grub-install {DISK}"
 echo "grub-pc grub-pc/install_devices multiselect {DISK}" | debconf-set-selections || fail "recording the GRUB install device"
 update-grub > /dev/ttyS0 2>&1 || fail "update-grub"
@@ -136,6 +143,8 @@ mod tests {
         assert!(script.contains(r#"echo "BLOCKHOST-TEMPLATE: BOOT LOADER INSTALLED" > /dev/ttyS0"#), "{script}");
         assert!(script.contains(&format!("grep -q \"root=UUID={UUID} \" /boot/grub/grub.cfg")), "{script}");
         assert!(script.contains("grub-install --target=i386-pc /dev/vda "), "{script}");
+        let relaunch = script.find("exec sh /run/blockhost-install-grub").unwrap();
+        assert!(relaunch < script.find("rm -f /usr/local/sbin/blockhost-install-grub").unwrap(), "removed only once it runs from a copy");
         assert!(script.contains(&format!(r#"say() {{ echo "{MARKER} $*""#)), "failures use the builder's marker");
     }
 }

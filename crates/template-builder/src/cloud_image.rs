@@ -302,8 +302,8 @@ mod tests {
         }
     }
 
-    /// The builder VM for real, on a template this crate built (direct kernel
-    /// boot, since no disk-bootable cloud image can be fetched here), named by
+    /// The builder VM for real, on a template this crate built (it boots from
+    /// its own disk, like a cloud image; none can be fetched here), named by
     /// `BLOCKHOST_TEMPLATE_VM_TEST`; takes minutes under TCG.
     #[test]
     #[ignore = "boots a real builder VM (QEMU, a built template, minutes): run by the real-VM stage"]
@@ -337,8 +337,13 @@ mod tests {
 
         let raw = work.path().join("inspect.raw");
         assert!(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&image).arg(&raw).status().unwrap().success());
+        // The root filesystem is the first partition's.
+        let partx = Command::new("partx").args(["--show", "--noheadings", "-o", "START", "--nr", "1"]).arg(&raw).output().unwrap();
+        assert!(partx.status.success(), "partx: {}", String::from_utf8_lossy(&partx.stderr));
+        let start: u64 = String::from_utf8_lossy(&partx.stdout).trim().parse().unwrap();
+        let fs = format!("{}?offset={}", raw.display(), start * 512);
         let debugfs = |request: &str| {
-            let out = Command::new("debugfs").args(["-R", request]).arg(&raw).output().unwrap();
+            let out = Command::new("debugfs").args(["-R", request, &fs]).output().unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         assert!(debugfs("cat /usr/share/blockhost-vm-probe/marker").contains("vm probe"));

@@ -14,17 +14,18 @@ use std::process::Command;
 /// The image file of every template version.
 pub const IMAGE_FILE: &str = "disk.qcow2";
 const MIB: u64 = 1 << 20;
-/// Smallest root filesystem a template gets; VMs grow theirs at first boot.
+/// Smallest disk a template gets; VMs grow their root at first boot.
 const MIN_IMAGE: u64 = 2048 * MIB;
 
 /// A fresh partitioned disk image `raw` (sparse): an MBR, and in its one
 /// partition an ext4 filesystem labelled `rootfs` with the given UUID, holding
-/// `rootfs` and sized for the tree plus headroom.
+/// `rootfs`; the disk is sized for the tree plus headroom.
 pub fn partitioned_ext4_image(rootfs: &Path, raw: &Path, fs_uuid: &str, log: &mut BuildLog) -> Result<(), TemplateError> {
-    let size = partition_size(tree_bytes(rootfs)?);
+    let disk = disk_size(tree_bytes(rootfs)?);
+    let size = disk - ROOT_START;
     let mbr = partition_table::mbr(size, disk_id(fs_uuid)).map_err(|reason| TemplateError::Corrupt { path: raw.to_path_buf(), reason })?;
     let file = std::fs::File::create(raw).map_err(TemplateError::io(raw))?;
-    file.set_len(ROOT_START + size).map_err(TemplateError::io(raw))?;
+    file.set_len(disk).map_err(TemplateError::io(raw))?;
     drop(file);
     let mut cmd = Command::new("mkfs.ext4");
     cmd.args(["-q", "-F", "-L", "rootfs", "-U", fs_uuid, "-E", &format!("root_owner=0:0,offset={ROOT_START}"), "-d"])
@@ -37,10 +38,11 @@ pub fn partitioned_ext4_image(rootfs: &Path, raw: &Path, fs_uuid: &str, log: &mu
     file.write_all(&mbr).and_then(|()| file.sync_all()).map_err(TemplateError::io(raw))
 }
 
-/// The root partition for a tree of `used` bytes: a quarter and 512 MiB more,
-/// at least [`MIN_IMAGE`], in whole 256 MiB.
-fn partition_size(used: u64) -> u64 {
-    (used + used / 4 + 512 * MIB).max(MIN_IMAGE).div_ceil(256 * MIB) * (256 * MIB)
+/// The disk for a tree of `used` bytes: room for the tree, a quarter and
+/// 512 MiB more, and the gap before the partition; at least [`MIN_IMAGE`], in
+/// whole 256 MiB (so a VM disk of whole GiB can equal it).
+fn disk_size(used: u64) -> u64 {
+    (ROOT_START + used + used / 4 + 512 * MIB).max(MIN_IMAGE).div_ceil(256 * MIB) * (256 * MIB)
 }
 
 /// The MBR's disk identifier: the first 32 bits of the filesystem UUID.
@@ -161,11 +163,13 @@ mod tests {
     }
 
     #[test]
-    fn partition_sizes() {
-        assert_eq!(partition_size(0), MIN_IMAGE);
-        assert_eq!(partition_size(1200 * MIB), 2048 * MIB);
-        // 1300 + 325 + 512 = 2137 MiB, rounded up to 2304.
-        assert_eq!(partition_size(1300 * MIB), 2304 * MIB);
+    fn disk_sizes() {
+        assert_eq!(disk_size(0), MIN_IMAGE);
+        assert_eq!(disk_size(1200 * MIB), 2048 * MIB);
+        // 1 + 1228 + 307 + 512 = 2048 MiB: fits exactly.
+        assert_eq!(disk_size(1228 * MIB), 2048 * MIB);
+        // 1 + 1300 + 325 + 512 = 2138 MiB, rounded up to 2304.
+        assert_eq!(disk_size(1300 * MIB), 2304 * MIB);
     }
 
     #[test]
@@ -186,11 +190,11 @@ mod tests {
         let raw = dir.path().join("disk.raw");
         let uuid = "0a1b2c3d-1111-4222-8333-444455556666";
         partitioned_ext4_image(&root, &raw, uuid, &mut log).unwrap();
-        assert_eq!(std::fs::metadata(&raw).unwrap().len(), ROOT_START + MIN_IMAGE);
+        assert_eq!(std::fs::metadata(&raw).unwrap().len(), MIN_IMAGE);
         let mut partx = Command::new("partx");
         partx.args(["--show", "--noheadings", "-o", "START,SECTORS"]).arg(&raw);
         let table: Vec<u64> = captured(partx, "partx").unwrap().split_whitespace().map(|n| n.parse().unwrap()).collect();
-        assert_eq!(table, [ROOT_START / 512, MIN_IMAGE / 512]);
+        assert_eq!(table, [ROOT_START / 512, (MIN_IMAGE - ROOT_START) / 512]);
         let in_partition = format!("{}?offset={ROOT_START}", raw.display());
         let mut fsck = Command::new("e2fsck");
         fsck.args(["-n", "-f", &in_partition]);
@@ -206,7 +210,7 @@ mod tests {
         let qcow2 = dir.path().join("disk.qcow2");
         to_qcow2(&raw, Some("raw"), &qcow2, &mut log).unwrap();
         assert_eq!(&std::fs::read(&qcow2).unwrap()[..4], b"QFI\xfb");
-        assert_eq!(virtual_size(&qcow2).unwrap(), ROOT_START + MIN_IMAGE);
+        assert_eq!(virtual_size(&qcow2).unwrap(), MIN_IMAGE);
         grow_to(&qcow2, 3 * 1024 * MIB, &mut log).unwrap();
         assert_eq!(virtual_size(&qcow2).unwrap(), 3 * 1024 * MIB);
         grow_to(&qcow2, MIB, &mut log).unwrap();

@@ -17,7 +17,7 @@ const LINUX: u8 = 0x83;
 /// area stays zero: grub-install writes it later.
 pub fn mbr(partition_bytes: u64, disk_id: u32) -> Result<[u8; SECTOR as usize], String> {
     let first = ROOT_START / SECTOR;
-    if partition_bytes == 0 || partition_bytes % SECTOR != 0 {
+    if partition_bytes == 0 || !partition_bytes.is_multiple_of(SECTOR) {
         return Err(format!("partition size {partition_bytes} is not a positive number of sectors"));
     }
     let sectors = u32::try_from(partition_bytes / SECTOR)

@@ -131,7 +131,11 @@ fn the_guest_boots_its_own_kernel_and_a_newly_installed_one_after_a_restart() {
     let started = Instant::now();
     let mut progress = |line: &str| eprintln!("{:>6.1}s {line}", started.elapsed().as_secs_f64());
     let options = BuildOptions { allow_without_libpam_web3: true, ..BuildOptions::default() };
-    let build = store.build(&options, &mut progress).unwrap();
+    let build = store.build(&options, &mut progress).unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(layout(root.path()).templates.join(".last-build.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+        panic!("{e}\nbuild log tail:\n{}", tail.join("\n"))
+    });
     eprintln!("build: {:.0} s", started.elapsed().as_secs_f64());
     let template = Template::load(build.path.parent().unwrap()).unwrap();
     assert_eq!(template.manifest.boot.mode, BootMode::Disk { firmware: Firmware::Bios });
