@@ -177,6 +177,12 @@ mod tests {
     }
 
     #[test]
+    fn the_guest_gets_its_boot_loader_and_growpart_and_the_host_qemu() {
+        assert!(PACKAGES.contains(&"grub-pc") && PACKAGES.contains(&"cloud-guest-utils"));
+        assert!(TOOLS.contains(&("qemu-system-x86_64", "qemu-system-x86")), "GRUB is installed in the builder VM");
+    }
+
+    #[test]
     fn recipe_lists_the_late_packages_too() {
         let all = recipe_packages();
         assert!(all.contains(&"cloud-init") && all.contains(&"resolvconf"));

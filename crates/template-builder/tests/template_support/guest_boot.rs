@@ -15,7 +15,8 @@ pub const REPORT: &str = "BH-KERNEL-TEST:";
 
 /// User-data that reports the kernel command line at every boot; on the first
 /// boot it also reports the root filesystem's size, then packages a copy of the
-/// running kernel as `linux-image-<TEST_KERNEL>` (its postinst runs the kernel
+/// running kernel (and its config, which initramfs-tools reads) as
+/// `linux-image-<TEST_KERNEL>` (its postinst runs the kernel
 /// hooks, as Debian's kernel packages do), installs it and reboots; the second
 /// boot powers off.
 pub fn kernel_upgrade_user_data() -> String {
@@ -27,23 +28,27 @@ pub fn kernel_upgrade_user_data() -> String {
         r#"#!/bin/sh
 set -eu
 say() {{ echo "{REPORT} $*" > /dev/ttyS0; }}
-trap 'say "FAILED at line $LINENO"' EXIT
+trap 'say FAILED' EXIT
 say "ROOT-BYTES $(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
 running=$(uname -r)
 new={TEST_KERNEL}
 pkg=/root/linux-image-$new
-mkdir -p $pkg/DEBIAN $pkg/boot $pkg/lib/modules $pkg/etc/initramfs-tools/hooks
+top=$pkg/etc/initramfs-tools/scripts/init-top
+mkdir -p $pkg/DEBIAN $pkg/boot $pkg/lib/modules $top
 cp /boot/vmlinuz-$running $pkg/boot/vmlinuz-$new
+cp /boot/config-$running $pkg/boot/config-$new
 ln -s $running $pkg/lib/modules/$new
-# The copied kernel still calls itself $running: its initramfs gets that name for its modules too.
-cat > $pkg/etc/initramfs-tools/hooks/blockhost-test-kernel <<EOF
+# The copied kernel still calls itself $running, but its initramfs indexes its
+# modules under $new: at boot, before modules load, the index goes where it looks.
+cat > $top/blockhost-test-kernel <<EOF
 #!/bin/sh
 [ "\$1" = prereqs ] && exit 0
-[ "\$version" = $new ] || exit 0
-mkdir -p "\$DESTDIR/lib/modules"
-ln -sfn $new "\$DESTDIR/lib/modules/$running"
+[ -e /lib/modules/$new/modules.dep ] || exit 0
+for index in /lib/modules/$new/modules.*; do
+    cat "\$index" > "/lib/modules/\$(uname -r)/\${{index##*/}}"
+done
 EOF
-chmod 0755 $pkg/etc/initramfs-tools/hooks/blockhost-test-kernel
+chmod 0755 $top/blockhost-test-kernel
 cat > $pkg/DEBIAN/control <<EOF
 Package: linux-image-$new
 Version: 9.9.9
