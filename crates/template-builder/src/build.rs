@@ -6,7 +6,7 @@
 
 use super::checksum::sha256_file;
 use super::current::{self, new_version_name, switch, sync_dir};
-use super::disk::{IMAGE_FILE, INITRD_FILE, KERNEL_FILE};
+use super::disk::IMAGE_FILE;
 use super::error::TemplateError;
 use super::manifest::{self, BootProfile, PackageVersion, TemplateManifest, MANIFEST_FILE};
 use super::plan::{BuildPlan, Source};
@@ -64,7 +64,9 @@ pub fn build(store: &TemplateStore, options: &BuildOptions, progress: &mut dyn F
     std::fs::create_dir(&staging).map_err(TemplateError::io(&staging))?;
     let mut log = BuildLog::create(&templates.join(LOG_FILE))?;
     let built = match &plan.source {
-        Source::Debootstrap { mirror } => debootstrap::build(&plan.suite, mirror, &plan.debs, &staging, &mut log, &mut steps),
+        Source::Debootstrap { mirror } => {
+            debootstrap::build(&plan.suite, mirror, &plan.debs, &staging, store.accelerator, &mut log, &mut steps)
+        }
         Source::Image(location) => cloud_image::build(location, &plan, templates, &staging, store.accelerator, &mut log, &mut steps),
     };
     let published = built.and_then(|(boot, packages)| {
@@ -132,11 +134,9 @@ fn publish(
         .map_err(|e| TemplateError::Corrupt { path: manifest_path.clone(), reason: e.to_string() })?;
     std::fs::write(&manifest_path, json).map_err(TemplateError::io(&manifest_path))?;
     make_world_readable(staging)?;
-    for name in [MANIFEST_FILE, IMAGE_FILE, KERNEL_FILE, INITRD_FILE] {
+    for name in [MANIFEST_FILE, IMAGE_FILE] {
         let path = staging.join(name);
-        if path.exists() {
-            std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(TemplateError::io(&path))?;
-        }
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(TemplateError::io(&path))?;
     }
     sync_dir(staging)?;
     let dir = templates.join(&version);
@@ -219,7 +219,7 @@ mod tests {
         let err = build(&store, &options, &mut |l: &str| lines.push(l.to_string())).unwrap_err();
         assert!(stopped_at_prerequisites(&err), "{err}");
         assert!(lines.iter().any(|l| l.contains("is out of date")), "{lines:?}");
-        assert!(lines.iter().any(|l| l.starts_with("[1/7] Checking prerequisites")), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with("[1/8] Checking prerequisites")), "{lines:?}");
         assert_eq!(Template::load(&dir).unwrap().dir, store.current().unwrap().unwrap().dir, "current unchanged");
         assert!(!staging::staging_dir(&store.templates).exists());
     }

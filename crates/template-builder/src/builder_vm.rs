@@ -1,9 +1,8 @@
 //! The throw-away builder VM: `qemu-system-x86_64` run directly (no libvirt,
-//! no network), booting the image as a VM built on it will boot, with the seed
-//! and package ISOs as cdroms on the profile's bus, serial console to a file,
-//! killed by its PID if it does not power off in time.
+//! no network), booting the image as the profile says, with ISOs (a seed, the
+//! extra packages) as cdroms, serial console to a file, killed by its PID if
+//! it does not power off in time.
 
-use super::builder_seed::{OK, SEALED};
 use super::error::TemplateError;
 use super::accelerator::Accelerator;
 use super::manifest::{BootMode, BootProfile};
@@ -21,9 +20,10 @@ pub struct BuilderVm<'a> {
     pub boot_dir: &'a Path,
     pub profile: &'a BootProfile,
     pub accelerator: Accelerator,
-    pub seed_iso: &'a Path,
-    pub debs_iso: Option<&'a Path>,
+    pub cdroms: &'a [&'a Path],
     pub serial_log: &'a Path,
+    /// Serial console lines that tell the guest did its work.
+    pub success_markers: &'a [&'a str],
 }
 
 impl BuilderVm<'_> {
@@ -40,7 +40,7 @@ impl BuilderVm<'_> {
         cmd.arg("-serial").arg(serial);
         cmd.arg("-drive").arg(drive(self.disk, "if=virtio,format=qcow2"));
         // `if=ide` lands on the machine's own controller: IDE on `pc`, AHCI (SATA) on `q35`.
-        for (index, iso) in std::iter::once(self.seed_iso).chain(self.debs_iso).enumerate() {
+        for (index, iso) in self.cdroms.iter().enumerate() {
             cmd.arg("-drive").arg(drive(iso, &format!("if=ide,index={index},media=cdrom,format=raw,readonly=on")));
         }
         if let BootMode::DirectKernel { kernel, initrd, cmdline } = &self.profile.mode {
@@ -58,7 +58,7 @@ impl BuilderVm<'_> {
         let outcome = bounded(self.command(), step, TIMEOUT);
         let log = std::fs::read(self.serial_log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
         outcome.map_err(|e| with_guest_failure(e, &log))?;
-        for marker in [OK, SEALED] {
+        for marker in self.success_markers {
             if !log.lines().any(|l| l.trim_end().ends_with(marker)) {
                 let why = guest_failure(&log).unwrap_or_else(|| format!("it powered off without reporting {marker:?}"));
                 return Err(TemplateError::step(step, why));
@@ -105,9 +105,9 @@ mod tests {
             boot_dir: Path::new("/t/.build-1"),
             profile: &profile,
             accelerator: Accelerator::Tcg { tb_cache_mib: 256 },
-            seed_iso: Path::new("/t/a,b/seed.iso"),
-            debs_iso: Some(Path::new("/t/debs.iso")),
+            cdroms: &[Path::new("/t/a,b/seed.iso"), Path::new("/t/debs.iso")],
             serial_log: Path::new("/t/serial.log"),
+            success_markers: &[],
         };
         let got = args(&vm.command()).join(" ");
         assert!(got.starts_with("-machine q35 -accel tcg,tb-size=256 -m 1024"), "{got}");
@@ -131,13 +131,13 @@ mod tests {
             boot_dir: Path::new("/d"),
             profile: &profile,
             accelerator: Accelerator::Tcg { tb_cache_mib: 256 },
-            seed_iso: Path::new("/d/seed.iso"),
-            debs_iso: None,
+            cdroms: &[],
             serial_log: Path::new("/d/serial.log"),
+            success_markers: &[],
         };
         let got = args(&vm.command()).join(" ");
         assert!(got.contains("-kernel /d/vmlinuz -initrd /d/initrd.img -append root=/dev/vda"), "{got}");
-        assert!(!got.contains("index=1"));
+        assert!(!got.contains("media=cdrom"));
     }
 
     #[test]

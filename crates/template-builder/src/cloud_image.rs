@@ -4,7 +4,7 @@
 //! an AHCI driver: disk boot, `q35`, SATA cdrom.
 
 use super::accelerator::Accelerator;
-use super::builder_seed::{debs_iso, packages_from_log, seed_iso};
+use super::builder_seed::{debs_iso, packages_from_log, seed_iso, OK, SEALED};
 use super::builder_vm::BuilderVm;
 use super::checksum::Checksum;
 use super::disk::{self, IMAGE_FILE};
@@ -149,22 +149,20 @@ pub fn customise(
     let instance = format!("blockhost-template-builder-{}", std::process::id());
     std::fs::write(&seed, seed_iso(&instance)?).map_err(TemplateError::io(&seed))?;
     let debs_path = work.join("debs.iso");
-    let has_debs = match debs_iso(debs)? {
-        Some(bytes) => {
-            std::fs::write(&debs_path, bytes).map_err(TemplateError::io(&debs_path))?;
-            true
-        }
-        None => false,
-    };
+    let mut cdroms = vec![seed.as_path()];
+    if let Some(bytes) = debs_iso(debs)? {
+        std::fs::write(&debs_path, bytes).map_err(TemplateError::io(&debs_path))?;
+        cdroms.push(&debs_path);
+    }
     let serial_log = work.join("serial.log");
     let vm = BuilderVm {
         disk: image,
         boot_dir,
         profile,
         accelerator,
-        seed_iso: &seed,
-        debs_iso: has_debs.then_some(debs_path.as_path()),
+        cdroms: &cdroms,
         serial_log: &serial_log,
+        success_markers: &[OK, SEALED],
     };
     let outcome = vm.run();
     let serial = std::fs::read(&serial_log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
@@ -304,8 +302,8 @@ mod tests {
         }
     }
 
-    /// The builder VM for real, on a template this crate built (direct kernel
-    /// boot, since no disk-bootable cloud image can be fetched here), named by
+    /// The builder VM for real, on a template this crate built (it boots from
+    /// its own disk, like a cloud image; none can be fetched here), named by
     /// `BLOCKHOST_TEMPLATE_VM_TEST`; takes minutes under TCG.
     #[test]
     #[ignore = "boots a real builder VM (QEMU, a built template, minutes): run by the real-VM stage"]
@@ -339,8 +337,13 @@ mod tests {
 
         let raw = work.path().join("inspect.raw");
         assert!(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&image).arg(&raw).status().unwrap().success());
+        // The root filesystem is the first partition's.
+        let partx = Command::new("partx").args(["--show", "--noheadings", "-o", "START", "--nr", "1"]).arg(&raw).output().unwrap();
+        assert!(partx.status.success(), "partx: {}", String::from_utf8_lossy(&partx.stderr));
+        let start: u64 = String::from_utf8_lossy(&partx.stdout).trim().parse().unwrap();
+        let fs = format!("{}?offset={}", raw.display(), start * 512);
         let debugfs = |request: &str| {
-            let out = Command::new("debugfs").args(["-R", request]).arg(&raw).output().unwrap();
+            let out = Command::new("debugfs").args(["-R", request, &fs]).output().unwrap();
             String::from_utf8_lossy(&out.stdout).into_owned()
         };
         assert!(debugfs("cat /usr/share/blockhost-vm-probe/marker").contains("vm probe"));

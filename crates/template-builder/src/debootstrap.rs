@@ -1,11 +1,15 @@
 //! The default source: a minimal Debian system bootstrapped from a mirror,
-//! packed into an ext4 image for direct kernel boot.
+//! packed into the partition of an MBR disk image, which boots its own kernel
+//! with BIOS GRUB (installed by one boot of the builder VM, see
+//! [`boot_loader`](super::boot_loader)). No kernel is kept on the host.
 
+use super::accelerator::Accelerator;
+use super::boot_loader;
 use super::chroot;
-use super::disk::{self, INITRD_FILE, KERNEL_FILE};
+use super::disk;
 use super::dpkg_status;
 use super::error::TemplateError;
-use super::manifest::{BootMode, BootProfile, PackageVersion};
+use super::manifest::{BootMode, BootProfile, Firmware, PackageVersion};
 use super::plan::ExtraDeb;
 use super::preflight::Tool;
 use super::progress::{Steps, Throttle};
@@ -17,14 +21,17 @@ use std::time::Duration;
 /// Installed by debootstrap. `python3-cffi-backend` is listed because
 /// debootstrap does not resolve the virtual package python3-cryptography
 /// (a cloud-init dependency) needs; `ifupdown` is what cloud-init renders
-/// network-config v2 to on Debian.
+/// network-config v2 to on Debian; `cloud-guest-utils` has the `growpart`
+/// cloud-init grows the root partition with on a VM's larger disk.
 pub const PACKAGES: &[&str] = &[
     "systemd-sysv",
     "udev",
     "dbus",
     "linux-image-cloud-amd64",
     "initramfs-tools",
+    "grub-pc",
     "cloud-init",
+    "cloud-guest-utils",
     "python3-cffi-backend",
     "qemu-guest-agent",
     "openssh-server",
@@ -45,23 +52,25 @@ pub const TOOLS: &[Tool] = &[
     ("chroot", "coreutils"),
     ("mkfs.ext4", "e2fsprogs"),
     ("qemu-img", "qemu-utils"),
+    ("qemu-system-x86_64", "qemu-system-x86"),
 ];
 
 /// Steps this source announces (the caller adds its own).
-pub const STEPS: usize = 5;
-
-pub const CMDLINE: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
+pub const STEPS: usize = 6;
+/// Holds the kernel and initrd of the boot that installs GRUB, inside staging.
+const INSTALLER_BOOT_DIR: &str = ".boot-loader";
 
 pub fn recipe_packages() -> Vec<&'static str> {
     PACKAGES.iter().chain(LATE_PACKAGES).copied().collect()
 }
 
-/// Builds `disk.qcow2`, `vmlinuz` and `initrd.img` in `staging`.
+/// Builds `disk.qcow2` in `staging`.
 pub fn build(
     suite: &str,
     mirror: &str,
     debs: &[ExtraDeb],
     staging: &Path,
+    accelerator: Accelerator,
     log: &mut BuildLog,
     steps: &mut Steps,
 ) -> Result<(BootProfile, Vec<PackageVersion>), TemplateError> {
@@ -87,26 +96,30 @@ pub fn build(
     chroot::install(&root, LATE_PACKAGES, debs, log, &mut |_| {})?;
 
     steps.next("Configuring the system and its initramfs");
-    rootfs::configure(&root)?;
+    let fs_uuid = disk::fresh_uuid()?;
+    rootfs::configure(&root, &fs_uuid)?;
     chroot::run(&root, &["update-initramfs", "-u", "-k", "all"], "update-initramfs", log, &mut |_| {})?;
 
     steps.next("Recording package versions and cleaning up");
     let packages = dpkg_status::installed(&root)?;
     rootfs::clean(&root)?;
 
-    steps.next("Building the disk image (ext4, qcow2)");
-    disk::copy_boot_files(&root, staging)?;
+    steps.next("Building the disk image (MBR, ext4 root partition, qcow2)");
+    let boot_dir = staging.join(INSTALLER_BOOT_DIR);
+    std::fs::create_dir(&boot_dir).map_err(TemplateError::io(&boot_dir))?;
+    disk::copy_boot_files(&root, &boot_dir)?;
     let raw = staging.join("disk.raw");
-    disk::ext4_image(&root, &raw, log)?;
+    disk::partitioned_ext4_image(&root, &raw, &fs_uuid, log)?;
     super::tree::remove_tree(&root)?;
-    disk::to_qcow2(&raw, Some("raw"), &staging.join(disk::IMAGE_FILE), log)?;
+    let image = staging.join(disk::IMAGE_FILE);
+    disk::to_qcow2(&raw, Some("raw"), &image, log)?;
     std::fs::remove_file(&raw).map_err(TemplateError::io(&raw))?;
 
-    let boot = BootProfile {
-        mode: BootMode::DirectKernel { kernel: KERNEL_FILE.into(), initrd: INITRD_FILE.into(), cmdline: CMDLINE.into() },
-        machine: "pc".into(),
-        cdrom_bus: "ide".into(),
-    };
+    steps.next("Installing GRUB in a throw-away VM (a minute or two without KVM)");
+    boot_loader::install(&image, &boot_dir, &fs_uuid, accelerator, log)?;
+    super::tree::remove_tree(&boot_dir)?;
+
+    let boot = BootProfile { mode: BootMode::Disk { firmware: Firmware::Bios }, machine: "pc".into(), cdrom_bus: "ide".into() };
     Ok((boot, packages))
 }
 
@@ -161,6 +174,12 @@ mod tests {
             shown,
             ["I: Retrieving InRelease", "W: something odd", "I: Validating Packages", "I: Extracting base-files...", "E: broken"]
         );
+    }
+
+    #[test]
+    fn the_guest_gets_its_boot_loader_and_growpart_and_the_host_qemu() {
+        assert!(PACKAGES.contains(&"grub-pc") && PACKAGES.contains(&"cloud-guest-utils"));
+        assert!(TOOLS.contains(&("qemu-system-x86_64", "qemu-system-x86")), "GRUB is installed in the builder VM");
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Disk images without loop devices or mounts: a root tree packed into an ext4
-//! image by `mkfs.ext4 -d`, conversions and resizes with `qemu-img`, and the
-//! kernel and initrd copied out for direct kernel boot.
+//! Disk images without loop devices or mounts: a root tree packed by
+//! `mkfs.ext4 -d` straight into the partition of a partitioned image file,
+//! conversions and resizes with `qemu-img`, and the kernel and initrd copied
+//! out for the one direct kernel boot that installs the boot loader.
 
 use super::error::TemplateError;
+use super::partition_table::{self, ROOT_START};
 use super::run::{captured, logged, BuildLog};
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,20 +14,47 @@ use std::process::Command;
 /// The image file of every template version.
 pub const IMAGE_FILE: &str = "disk.qcow2";
 const MIB: u64 = 1 << 20;
-/// Smallest root filesystem a template gets; VMs grow theirs at first boot.
+/// Smallest disk a template gets; VMs grow their root at first boot.
 const MIN_IMAGE: u64 = 2048 * MIB;
 
-/// Packs `rootfs` into a fresh ext4 filesystem image `raw` (sparse) sized for
-/// the tree plus headroom.
-pub fn ext4_image(rootfs: &Path, raw: &Path, log: &mut BuildLog) -> Result<(), TemplateError> {
-    let used = tree_bytes(rootfs)?;
-    let size = (used + used / 4 + 512 * MIB).max(MIN_IMAGE).div_ceil(256 * MIB) * (256 * MIB);
+/// A fresh partitioned disk image `raw` (sparse): an MBR, and in its one
+/// partition an ext4 filesystem labelled `rootfs` with the given UUID, holding
+/// `rootfs`; the disk is sized for the tree plus headroom.
+pub fn partitioned_ext4_image(rootfs: &Path, raw: &Path, fs_uuid: &str, log: &mut BuildLog) -> Result<(), TemplateError> {
+    let disk = disk_size(tree_bytes(rootfs)?);
+    let size = disk - ROOT_START;
+    let mbr = partition_table::mbr(size, disk_id(fs_uuid)).map_err(|reason| TemplateError::Corrupt { path: raw.to_path_buf(), reason })?;
     let file = std::fs::File::create(raw).map_err(TemplateError::io(raw))?;
-    file.set_len(size).map_err(TemplateError::io(raw))?;
+    file.set_len(disk).map_err(TemplateError::io(raw))?;
     drop(file);
     let mut cmd = Command::new("mkfs.ext4");
-    cmd.args(["-q", "-F", "-L", "rootfs", "-E", "root_owner=0:0", "-d"]).arg(rootfs).arg(raw);
-    logged(cmd, "mkfs.ext4", log, &mut |_| {})
+    cmd.args(["-q", "-F", "-L", "rootfs", "-U", fs_uuid, "-E", &format!("root_owner=0:0,offset={ROOT_START}"), "-d"])
+        .arg(rootfs)
+        .arg(raw)
+        .arg(format!("{}k", size / 1024));
+    logged(cmd, "mkfs.ext4", log, &mut |_| {})?;
+    // Written after mkfs, which clears the first sectors of what it formats.
+    let mut file = std::fs::File::options().write(true).open(raw).map_err(TemplateError::io(raw))?;
+    file.write_all(&mbr).and_then(|()| file.sync_all()).map_err(TemplateError::io(raw))
+}
+
+/// The disk for a tree of `used` bytes: room for the tree, a quarter and
+/// 512 MiB more, and the gap before the partition; at least [`MIN_IMAGE`], in
+/// whole 256 MiB (so a VM disk of whole GiB can equal it).
+fn disk_size(used: u64) -> u64 {
+    (ROOT_START + used + used / 4 + 512 * MIB).max(MIN_IMAGE).div_ceil(256 * MIB) * (256 * MIB)
+}
+
+/// The MBR's disk identifier: the first 32 bits of the filesystem UUID.
+fn disk_id(fs_uuid: &str) -> u32 {
+    let hex: String = fs_uuid.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    u32::from_str_radix(&hex, 16).unwrap_or_default()
+}
+
+/// A random UUID from the kernel, for a new filesystem.
+pub fn fresh_uuid() -> Result<String, TemplateError> {
+    let source = Path::new("/proc/sys/kernel/random/uuid");
+    std::fs::read_to_string(source).map(|s| s.trim().to_string()).map_err(TemplateError::io(source))
 }
 
 /// Bytes allocated by the files of a tree (symlinks and directories counted as
@@ -133,15 +163,50 @@ mod tests {
     }
 
     #[test]
-    fn packs_converts_and_grows() {
+    fn disk_sizes() {
+        assert_eq!(disk_size(0), MIN_IMAGE);
+        assert_eq!(disk_size(1200 * MIB), 2048 * MIB);
+        // 1 + 1228 + 307 + 512 = 2048 MiB: fits exactly.
+        assert_eq!(disk_size(1228 * MIB), 2048 * MIB);
+        // 1 + 1300 + 325 + 512 = 2138 MiB, rounded up to 2304.
+        assert_eq!(disk_size(1300 * MIB), 2304 * MIB);
+    }
+
+    #[test]
+    fn disk_ids_come_from_the_uuid() {
+        assert_eq!(disk_id("0a1b2c3d-0000-4000-8000-000000000000"), 0x0a1b2c3d);
+        let uuid = fresh_uuid().unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_ne!(uuid, fresh_uuid().unwrap());
+    }
+
+    #[test]
+    fn packs_into_the_partition_converts_and_grows() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("root");
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/hostname"), "localhost\n").unwrap();
         let mut log = BuildLog::create(&dir.path().join("log")).unwrap();
         let raw = dir.path().join("disk.raw");
-        ext4_image(&root, &raw, &mut log).unwrap();
+        let uuid = "0a1b2c3d-1111-4222-8333-444455556666";
+        partitioned_ext4_image(&root, &raw, uuid, &mut log).unwrap();
         assert_eq!(std::fs::metadata(&raw).unwrap().len(), MIN_IMAGE);
+        let mut partx = Command::new("partx");
+        partx.args(["--show", "--noheadings", "-o", "START,SECTORS"]).arg(&raw);
+        let table: Vec<u64> = captured(partx, "partx").unwrap().split_whitespace().map(|n| n.parse().unwrap()).collect();
+        assert_eq!(table, [ROOT_START / 512, (MIN_IMAGE - ROOT_START) / 512]);
+        let in_partition = format!("{}?offset={ROOT_START}", raw.display());
+        let mut fsck = Command::new("e2fsck");
+        fsck.args(["-n", "-f", &in_partition]);
+        captured(fsck, "e2fsck").unwrap();
+        let mut blkid = Command::new("blkid");
+        blkid.args(["-p", "-o", "export", "-O", &ROOT_START.to_string()]).arg(&raw);
+        let probed = captured(blkid, "blkid").unwrap();
+        assert!(probed.contains(&format!("UUID={uuid}")) && probed.contains("LABEL=rootfs") && probed.contains("TYPE=ext4"), "{probed}");
+        let mut debugfs = Command::new("debugfs");
+        debugfs.args(["-R", "cat /etc/hostname", &in_partition]);
+        assert_eq!(captured(debugfs, "debugfs").unwrap(), "localhost\n");
+
         let qcow2 = dir.path().join("disk.qcow2");
         to_qcow2(&raw, Some("raw"), &qcow2, &mut log).unwrap();
         assert_eq!(&std::fs::read(&qcow2).unwrap()[..4], b"QFI\xfb");
@@ -150,8 +215,5 @@ mod tests {
         assert_eq!(virtual_size(&qcow2).unwrap(), 3 * 1024 * MIB);
         grow_to(&qcow2, MIB, &mut log).unwrap();
         assert_eq!(virtual_size(&qcow2).unwrap(), 3 * 1024 * MIB);
-        let mut fsck = Command::new("e2fsck");
-        fsck.args(["-n", "-f"]).arg(&raw);
-        captured(fsck, "e2fsck").unwrap();
     }
 }

@@ -3,8 +3,9 @@
 //! store under `/var/lib/blockhost/templates`, and which versions VMs still use.
 //!
 //! Each build lands in its own directory `templates/<suite>-<UTC time>/`
-//! (`disk.qcow2`, `template.json`, and `vmlinuz` + `initrd.img` for direct
-//! kernel boot); `templates/current` points at the one new VMs use. A VM's disk
+//! (`disk.qcow2` and `template.json`; templates of older builds may also hold
+//! `vmlinuz` + `initrd.img` for direct kernel boot); `templates/current`
+//! points at the one new VMs use. A VM's disk
 //! is an overlay backed by the image of the version it was created on, so a
 //! rebuild never changes what existing VMs see; versions no VM uses any more
 //! can be pruned.
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 mod accelerator;
+mod boot_loader;
 mod build;
 mod builder_seed;
 mod builder_vm;
@@ -29,6 +31,7 @@ mod dpkg_status;
 mod error;
 mod guest_config;
 mod manifest;
+mod partition_table;
 mod plan;
 mod preflight;
 mod progress;

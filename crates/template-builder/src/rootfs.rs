@@ -1,12 +1,15 @@
 //! Plain file edits of a debootstrapped tree: what a booting VM needs
-//! (fstab, a small initramfs, the template policy), then everything that must
-//! be unique per VM or is only build residue removed.
+//! (fstab, GRUB's settings and installer, a small initramfs, the template
+//! policy), then everything that must be unique per VM or is only build
+//! residue removed.
 
+use super::boot_loader::{fstab, grub_defaults, install_script, GRUB_DEFAULTS_PATH, INSTALL_SCRIPT_PATH};
 use super::error::TemplateError;
 use super::guest_config::{patch_sshd_config, CLOUD_CFG, CLOUD_CFG_PATH, MASKED_UNITS, SSHD_DROPIN, SSHD_DROPIN_PATH};
 use std::path::Path;
 
-/// Modules the initramfs carries (`MODULES=list`): enough for `root=/dev/vda`.
+/// Modules the initramfs carries (`MODULES=list`): enough for a root
+/// filesystem on a virtio disk.
 const INITRAMFS_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_scsi", "virtio_console"];
 
 fn write(root: &Path, rel: &str, text: &str) -> Result<(), TemplateError> {
@@ -41,12 +44,17 @@ fn clear_dir(dir: &Path, pick: impl Fn(&std::fs::DirEntry) -> bool) -> Result<()
     Ok(())
 }
 
-/// The VM's view of the system: root on `/dev/vda`, the template policy, a
+/// The VM's view of the system: the root filesystem `fs_uuid`, booted by GRUB
+/// (installed later by the script written here), the template policy, a
 /// small initramfs configuration (rebuilt by the caller).
-pub fn configure(root: &Path) -> Result<(), TemplateError> {
+pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     write(root, "etc/hostname", "localhost\n")?;
     write(root, "etc/hosts", "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")?;
-    write(root, "etc/fstab", "/dev/vda / ext4 defaults,errors=remount-ro 0 1\n")?;
+    write(root, "etc/fstab", &fstab(fs_uuid))?;
+    write(root, GRUB_DEFAULTS_PATH, &grub_defaults())?;
+    write(root, INSTALL_SCRIPT_PATH, &install_script(fs_uuid))?;
+    let installer = root.join(INSTALL_SCRIPT_PATH);
+    std::fs::set_permissions(&installer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(TemplateError::io(&installer))?;
     write(root, SSHD_DROPIN_PATH, SSHD_DROPIN)?;
     let sshd_config = root.join("etc/ssh/sshd_config");
     let text = std::fs::read_to_string(&sshd_config).map_err(TemplateError::io(&sshd_config))?;
@@ -58,7 +66,7 @@ pub fn configure(root: &Path) -> Result<(), TemplateError> {
         symlink(root, &format!("etc/systemd/system/{unit}"), "/dev/null")?;
     }
     write(root, "etc/initramfs-tools/conf.d/90-blockhost.conf", "MODULES=list\n")?;
-    let mut modules = String::from("# Written by blockhost-build-template: what root=/dev/vda needs.\n");
+    let mut modules = String::from("# Written by blockhost-build-template: what a root on a virtio disk needs.\n");
     for module in INITRAMFS_MODULES {
         modules.push_str(module);
         modules.push('\n');
@@ -123,10 +131,14 @@ mod tests {
             write(root, rel, text).unwrap();
         }
         std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
-        configure(root).unwrap();
+        configure(root, "0a1b2c3d-1111-4222-8333-444455556666").unwrap();
         clean(root).unwrap();
         let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
-        assert_eq!(read("etc/fstab"), "/dev/vda / ext4 defaults,errors=remount-ro 0 1\n");
+        assert_eq!(read("etc/fstab"), "UUID=0a1b2c3d-1111-4222-8333-444455556666 / ext4 defaults,errors=remount-ro 0 1\n");
+        assert_eq!(read(GRUB_DEFAULTS_PATH), grub_defaults());
+        assert_eq!(read(INSTALL_SCRIPT_PATH), install_script("0a1b2c3d-1111-4222-8333-444455556666"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(root.join(INSTALL_SCRIPT_PATH)).unwrap().permissions().mode() & 0o777, 0o755);
         assert!(read("etc/ssh/sshd_config").contains("#KbdInteractiveAuthentication no"));
         assert_eq!(read(SSHD_DROPIN_PATH), SSHD_DROPIN);
         assert_eq!(read(CLOUD_CFG_PATH), CLOUD_CFG);

@@ -2,6 +2,8 @@
 //! `.deb`, and ports nobody listens on.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod guest_boot;
+
 use template_builder::{Accelerator, BootMode, BootProfile, Firmware, StoreLayout, TemplateManifest, TemplateStore};
 use std::path::{Path, PathBuf};
 use std::process::Command;
