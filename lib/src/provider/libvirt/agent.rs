@@ -107,8 +107,8 @@ pub fn guest_stats(domain: &Domain, deadline: Instant) -> GuestStats {
     let budget = deadline.saturating_duration_since(started);
     let pid = start(domain, FIGURES_COMMAND, budget).ok();
     let left = deadline.saturating_duration_since(Instant::now());
-    let root_used_bytes =
-        (!left.is_zero()).then(|| command(domain, &json!({"execute": "guest-get-fsinfo"}), left).ok()).flatten().and_then(|fs| root_used(&fs));
+    let fsinfo = (!left.is_zero()).then(|| command(domain, &json!({"execute": "guest-get-fsinfo"}), left)).and_then(Result::ok);
+    let root_used_bytes = fsinfo.and_then(|fs| root_used(&fs));
     let (uptime_seconds, net_connections) = match pid.map(|pid| wait(domain, pid, started, budget)) {
         Some(Ok(out)) if out.exit_code == 0 => uptime_and_connections(&String::from_utf8_lossy(&out.stdout)),
         _ => (None, None),
