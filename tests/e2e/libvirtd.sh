@@ -50,10 +50,18 @@ CONF
     # libvirtd looks up its compiled-in QEMU user before reading qemu.conf.
     cp /etc/passwd "$STATE/passwd"
     cp /etc/group "$STATE/group"
-    grep -q '^libvirt-qemu:' "$STATE/passwd" || echo 'libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin' >> "$STATE/passwd"
-    grep -q '^libvirt-qemu:' "$STATE/group" || echo 'libvirt-qemu:x:64055:' >> "$STATE/group"
+    # As Debian's: libvirt-qemu's primary group is kvm, which may use /dev/kvm.
+    grep -q '^kvm:' "$STATE/group" || echo 'kvm:x:64057:' >> "$STATE/group"
+    grep -q '^libvirt-qemu:' "$STATE/passwd" || echo "libvirt-qemu:x:64055:$(kvm_gid)::/var/lib/libvirt:/usr/sbin/nologin" >> "$STATE/passwd"
+    grep -q '^libvirt-qemu:' "$STATE/group" || echo 'libvirt-qemu:x:64055:libvirt-qemu' >> "$STATE/group"
     grep -q '^libvirt:' "$STATE/group" || echo 'libvirt:x:64056:' >> "$STATE/group"
+    # The tests' unprivileged client (BLOCKHOST_ID in bins/tests/libvirt_e2e.rs):
+    # libvirtd looks up the user of every connection.
+    grep -q '^blockhost:' "$STATE/passwd" || echo 'blockhost:x:64070:64070::/var/lib/blockhost:/usr/sbin/nologin' >> "$STATE/passwd"
+    grep -q '^blockhost:' "$STATE/group" || echo 'blockhost:x:64070:' >> "$STATE/group"
 }
+
+kvm_gid() { sed -n 's/^kvm:x:\([0-9]*\):.*/\1/p' "$STATE/group"; }
 
 running() { virsh -q -c "$URI" version >/dev/null 2>&1; }
 
@@ -64,6 +72,16 @@ start() {
     write_config
     local binds=""
     for m in $MOUNTS; do binds+="mount --bind $STATE/${m%%:*} ${m#*:} && "; done
+    # /dev/kvm as Debian's udev rule leaves it, 0660 root:kvm: a node of our
+    # own over the host's, which stays as it is. (libvirt probes QEMU's
+    # capabilities as libvirt-qemu and checks /dev/kvm as that user: when the
+    # two disagree it probes again on every call.)
+    if [ -c /dev/kvm ]; then
+        rm -f "$STATE/kvm"
+        mknod -m 0660 "$STATE/kvm" c "$((0x$(stat -c %t /dev/kvm)))" "$((0x$(stat -c %T /dev/kvm)))"
+        chgrp "$(kvm_gid)" "$STATE/kvm"
+        binds+="mount --bind $STATE/kvm /dev/kvm && "
+    fi
     setsid unshare --mount --net --propagation private -- /bin/sh -c "
         ${binds}mount --bind $STATE/passwd /etc/passwd && mount --bind $STATE/group /etc/group &&
         mount --rbind /sys/fs/cgroup $STATE/cgroup && mount -t sysfs sysfs /sys && mount --rbind $STATE/cgroup /sys/fs/cgroup &&
