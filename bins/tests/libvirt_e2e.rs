@@ -96,6 +96,11 @@ impl Host {
             "etc/group",
             &format!("blockhost:x:{BLOCKHOST_ID}:\nlibvirt-qemu:x:{QEMU_ID}:blockhost\nlibvirt:x:{}:blockhost\n", env.libvirt_gid),
         );
+        for db in ["passwd", "group"] {
+            let host_db = std::fs::read_to_string(format!("/etc/{db}")).unwrap();
+            let ours = if db == "passwd" { format!("blockhost:x:{BLOCKHOST_ID}:{BLOCKHOST_ID}::/var/lib/blockhost:/usr/sbin/nologin\n") } else { format!("blockhost:x:{BLOCKHOST_ID}:\n") };
+            root.write(&format!("e2e-nss/{db}"), &(host_db + &ours));
+        }
         // As blockhost-common's postinst leaves a host.
         for (dir, uid, mode) in [("etc/blockhost", 0, 0o750), ("var/lib/blockhost", BLOCKHOST_ID, 0o750), ("run/blockhost", 0, 0o2775)] {
             std::fs::create_dir_all(root.path(dir)).unwrap();
@@ -117,16 +122,28 @@ impl Host {
         Self { root, uri: env.uri.clone(), libvirtd: env.libvirtd.clone(), libvirt_gid: env.libvirt_gid.clone(), netns_pid, requests }
     }
 
-    /// One of the executables, run as the blockhost user in the groups a
-    /// first boot gives it.
-    fn cmd(&self, bin: &str) -> Command {
-        let mut cmd = Command::new("setpriv");
-        cmd.arg(format!("--reuid={BLOCKHOST_ID}"))
+    /// `program` run as the blockhost user in the groups a first boot gives
+    /// it. The user exists only in a private mount namespace, where the
+    /// host's /etc/passwd and /etc/group are covered by copies naming it too
+    /// (libvirt's client looks its user up).
+    fn as_blockhost(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$0" /etc/passwd && mount --bind "$1" /etc/group && shift && exec setpriv "$@""#)
+            .arg(self.root.path("e2e-nss/passwd"))
+            .arg(self.root.path("e2e-nss/group"))
+            .arg(format!("--reuid={BLOCKHOST_ID}"))
             .arg(format!("--regid={BLOCKHOST_ID}"))
             .arg(format!("--groups={BLOCKHOST_ID},{QEMU_ID},{}", self.libvirt_gid))
             .arg("--")
-            .arg(bin_path(bin))
-            .env("BLOCKHOST_ROOT", self.root.dir.path())
+            .arg(program);
+        cmd
+    }
+
+    /// One of the executables, run as blockhost.
+    fn cmd(&self, bin: &str) -> Command {
+        let mut cmd = self.as_blockhost(bin_path(bin));
+        cmd.env("BLOCKHOST_ROOT", self.root.dir.path())
             .env("BLOCKHOST_PROVIDER", "libvirt")
             .env("HOME", self.root.path("var/lib/blockhost"))
             .current_dir("/");
@@ -700,13 +717,8 @@ fn an_upstream_vm_is_adopted() {
     let template = std::fs::canonicalize(state.join("templates/current")).unwrap();
     let seed = state.join(format!("cloud-init/{name}"));
     let as_blockhost = |program: &str| {
-        let mut cmd = Command::new("setpriv");
-        cmd.arg(format!("--reuid={BLOCKHOST_ID}"))
-            .arg(format!("--regid={BLOCKHOST_ID}"))
-            .arg(format!("--groups={BLOCKHOST_ID},{QEMU_ID},{}", host.libvirt_gid))
-            .arg("--")
-            .arg(program)
-            .current_dir(&state);
+        let mut cmd = host.as_blockhost(program);
+        cmd.current_dir(&state);
         cmd
     };
     let run = |mut cmd: Command| {
