@@ -136,7 +136,8 @@ impl Host {
             .arg(format!("--regid={BLOCKHOST_ID}"))
             .arg(format!("--groups={BLOCKHOST_ID},{QEMU_ID},{}", self.libvirt_gid))
             .arg("--")
-            .arg(program);
+            .arg(program)
+            .env("HOME", self.root.path("var/lib/blockhost"));
         cmd
     }
 
@@ -145,7 +146,6 @@ impl Host {
         let mut cmd = self.as_blockhost(bin_path(bin));
         cmd.env("BLOCKHOST_ROOT", self.root.dir.path())
             .env("BLOCKHOST_PROVIDER", "libvirt")
-            .env("HOME", self.root.path("var/lib/blockhost"))
             .current_dir("/");
         for (key, _) in std::env::vars() {
             if key.starts_with("BLOCKHOST_MOCK_") {
@@ -506,6 +506,11 @@ fn domstate(host: &Host, name: &str) -> String {
 fn reconcile_after_a_simulated_reboot(host: &Host, active: &str, suspended: &str) {
     let ipv6 = host.db()["vms"][active]["ipv6_address"].as_str().unwrap().to_string();
     assert_eq!((domstate(host, active).as_str(), domstate(host, suspended).as_str()), ("running", "shut off"));
+    // kill left the database alone: gc's suspension of an expired VM is what marks it suspended there.
+    set_field(host, suspended, "expires_at", "2026-01-01T00:00:00+00:00");
+    let report = host.ok("blockhost-vm-gc", &["--execute", "--suspend-only"]);
+    assert!(report.contains(&format!("  {suspended}: suspended (expired ")), "{report}");
+    assert_eq!(host.db()["vms"][suspended]["status"], "suspended");
     assert!(host.has_route(&ipv6), "{}", host.bridge_routes());
     let started = Instant::now();
     host.reboot();
