@@ -35,12 +35,22 @@ bash tests/e2e/probe-deb.sh "$TEMPLATE_ROOT/var/lib/blockhost/template-packages"
 log "the VM template (kept when up to date; the probe package stands in for libpam-web3)"
 BLOCKHOST_ROOT=$TEMPLATE_ROOT BLOCKHOST_PROVIDER=libvirt target/debug/blockhost-build-template --allow-without-libpam-web3
 
-export STATE=$E2E_DIR/libvirtd
-trap 'bash tests/e2e/libvirtd.sh stop' EXIT
+# QEMU runs as libvirt-qemu and the executables as an unprivileged user, who
+# cannot enter $HOME (/root is 0700): the private libvirtd's state and socket,
+# the tests' roots and the run's copy of the template live in a directory of
+# this run that everyone may traverse.
+RUN=$(mktemp -d /var/tmp/blockhost-e2e.XXXXXX)
+chmod 0755 "$RUN"
+export STATE=$RUN/libvirtd
+trap 'bash tests/e2e/libvirtd.sh stop; rm -rf "$RUN"' EXIT
+mkdir "$RUN/templates"
+version=$(readlink "$TEMPLATE_ROOT/var/lib/blockhost/templates/current")
+cp -a --reflink=auto "$TEMPLATE_ROOT/var/lib/blockhost/templates/$version" "$RUN/templates/"
+ln -s "$version" "$RUN/templates/current"
 BLOCKHOST_E2E_URI=$(bash tests/e2e/libvirtd.sh start)
-# The namespaces the root-agent actions run in: libvirtd's own.
-BLOCKHOST_E2E_NETNS_PID=$(cat "$STATE/libvirtd.pid")
-export BLOCKHOST_E2E_URI BLOCKHOST_E2E_NETNS_PID BLOCKHOST_E2E_TEMPLATES=$TEMPLATE_ROOT/var/lib/blockhost/templates
+BLOCKHOST_E2E_LIBVIRT_GID=$(bash tests/e2e/libvirtd.sh gid)
+export BLOCKHOST_E2E_URI BLOCKHOST_E2E_LIBVIRT_GID BLOCKHOST_E2E_RUN=$RUN BLOCKHOST_E2E_LIBVIRTD=$STATE \
+    BLOCKHOST_E2E_TEMPLATES=$RUN/templates
 
 failed=()
 group() {

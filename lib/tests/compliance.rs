@@ -80,9 +80,13 @@ fn libvirt_test_driver() -> Subject {
 fn libvirt_real() -> Subject {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/e2e-libvirt.sh"));
     let (uri, templates) = (var("BLOCKHOST_E2E_URI"), var("BLOCKHOST_E2E_TEMPLATES"));
-    let root = tempfile::tempdir().unwrap();
+    // QEMU runs as libvirt-qemu there: the root must be traversable (a
+    // tempdir is 0700), and the seed directory gets libvirt-qemu's group.
+    let root = tempfile::tempdir_in(var("BLOCKHOST_E2E_RUN")).unwrap();
+    std::fs::set_permissions(root.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let paths = HostPaths::with_root(root.path());
     libvirt_fixture::write_config(&paths, &uri, "e2ebr0");
+    std::fs::write(paths.host("/etc/group"), "libvirt-qemu:x:64055:\n").unwrap();
     std::os::unix::fs::symlink(templates, paths.state_dir().join("templates")).unwrap();
     open(root, "libvirt", false, "e2ebr0")
 }

@@ -116,14 +116,14 @@ ensure_libvirt_e2e() {
     command -v libvirtd >/dev/null 2>&1 || missing_any=1
     [ -e /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || missing_any=1
     local tool
-    for tool in qemu-system-x86_64 qemu-img debootstrap virsh unshare dpkg-architecture; do
+    for tool in qemu-system-x86_64 qemu-img debootstrap virsh unshare dpkg-architecture setfacl; do
         command -v "$tool" >/dev/null 2>&1 || missing_any=1
     done
     [ -z "$missing_any" ] && return 0
     [ "$(id -u)" -eq 0 ] || missing "the real-VM tests need libvirtd, QEMU and debootstrap: run as root so they can be installed"
     DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --allow-downgrades --no-install-recommends \
         libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 \
-        "$(bookworm_qemu_utils)" debootstrap dpkg-dev util-linux \
+        "$(bookworm_qemu_utils)" debootstrap dpkg-dev util-linux acl \
         || missing "apt-get could not install the hypervisor packages (see apt's message above)"
 }
 

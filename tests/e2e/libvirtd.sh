@@ -9,7 +9,15 @@
 #    VMs' /128 host routes for real: guest NICs reach each other and nothing else
 #    (with a sysfs of its own, where libvirt sets bridge port flags, and
 #    the host's cgroups carried over into it).
-# Usage: libvirtd.sh start|stop|uri   (STATE defaults to ~/.cache/blockhost-e2e/libvirtd)
+# Configured as Debian's libvirt-daemon-system configures it: QEMU runs as
+# libvirt-qemu (uid and gid 64055, in the private /etc/passwd and /etc/group)
+# with DAC dynamic ownership, and the socket is for the group libvirt (its
+# gid, once started: `libvirtd.sh gid`). So that an unprivileged client can reach the
+# socket, STATE must be traversable by everyone (not under /root).
+# `reboot` is a host restart as libvirt and the guests see it: libvirtd and
+# every QEMU killed, /run/libvirt emptied (a tmpfs on a host) and libvirtd
+# started again in a new network namespace (a new bridge, no routes).
+# Usage: libvirtd.sh start|stop|reboot|uri|gid   (STATE defaults to ~/.cache/blockhost-e2e/libvirtd)
 set -euo pipefail
 STATE=${STATE:-${BLOCKHOST_E2E_DIR:-$HOME/.cache/blockhost-e2e}/libvirtd}
 SOCKET=$STATE/run/libvirt-sock
@@ -19,20 +27,21 @@ MOUNTS="etc:/etc/libvirt lib:/var/lib/libvirt run:/run/libvirt log:/var/log/libv
 say() { printf 'libvirtd.sh: %s\n' "$*" >&2; }
 
 write_config() {
-    # No libvirt-daemon-system here: QEMU runs as root without relabelling,
-    # and its console goes to plain files (no virtlogd).
+    # Debian's QEMU user and DAC relabelling; no AppArmor (the DAC driver
+    # stays: libvirt always stacks it), and the console goes to plain files
+    # (no virtlogd).
     cat > "$STATE/etc/qemu.conf" <<'CONF'
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
+user = "libvirt-qemu"
+group = "libvirt-qemu"
+dynamic_ownership = 1
+remember_owner = 1
 security_driver = "none"
 stdio_handler = "file"
 CONF
     cat > "$STATE/etc/libvirtd.conf" <<'CONF'
-unix_sock_group = "root"
-unix_sock_ro_perms = "0700"
-unix_sock_rw_perms = "0700"
+unix_sock_group = "libvirt"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
 auth_unix_ro = "none"
 auth_unix_rw = "none"
 log_level = 3
@@ -41,9 +50,18 @@ CONF
     # libvirtd looks up its compiled-in QEMU user before reading qemu.conf.
     cp /etc/passwd "$STATE/passwd"
     cp /etc/group "$STATE/group"
-    grep -q '^libvirt-qemu:' "$STATE/passwd" || echo 'libvirt-qemu:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin' >> "$STATE/passwd"
-    grep -q '^libvirt-qemu:' "$STATE/group" || echo 'libvirt-qemu:x:64055:' >> "$STATE/group"
+    # As Debian's: libvirt-qemu's primary group is kvm, which may use /dev/kvm.
+    grep -q '^kvm:' "$STATE/group" || echo 'kvm:x:64057:' >> "$STATE/group"
+    grep -q '^libvirt-qemu:' "$STATE/passwd" || echo "libvirt-qemu:x:64055:$(kvm_gid)::/var/lib/libvirt:/usr/sbin/nologin" >> "$STATE/passwd"
+    grep -q '^libvirt-qemu:' "$STATE/group" || echo 'libvirt-qemu:x:64055:libvirt-qemu' >> "$STATE/group"
+    grep -q '^libvirt:' "$STATE/group" || echo 'libvirt:x:64056:' >> "$STATE/group"
+    # The tests' unprivileged client (BLOCKHOST_ID in bins/tests/libvirt_e2e.rs):
+    # libvirtd looks up the user of every connection.
+    grep -q '^blockhost:' "$STATE/passwd" || echo 'blockhost:x:64070:64070::/var/lib/blockhost:/usr/sbin/nologin' >> "$STATE/passwd"
+    grep -q '^blockhost:' "$STATE/group" || echo 'blockhost:x:64070:' >> "$STATE/group"
 }
+
+kvm_gid() { sed -n 's/^kvm:x:\([0-9]*\):.*/\1/p' "$STATE/group"; }
 
 running() { virsh -q -c "$URI" version >/dev/null 2>&1; }
 
@@ -54,6 +72,16 @@ start() {
     write_config
     local binds=""
     for m in $MOUNTS; do binds+="mount --bind $STATE/${m%%:*} ${m#*:} && "; done
+    # /dev/kvm as Debian's udev rule leaves it, 0660 root:kvm: a node of our
+    # own over the host's, which stays as it is. (libvirt probes QEMU's
+    # capabilities as libvirt-qemu and checks /dev/kvm as that user: when the
+    # two disagree it probes again on every call.)
+    if [ -c /dev/kvm ]; then
+        rm -f "$STATE/kvm"
+        mknod -m 0660 "$STATE/kvm" c "$((0x$(stat -c %t /dev/kvm)))" "$((0x$(stat -c %T /dev/kvm)))"
+        chgrp "$(kvm_gid)" "$STATE/kvm"
+        binds+="mount --bind $STATE/kvm /dev/kvm && "
+    fi
     setsid unshare --mount --net --propagation private -- /bin/sh -c "
         ${binds}mount --bind $STATE/passwd /etc/passwd && mount --bind $STATE/group /etc/group &&
         mount --rbind /sys/fs/cgroup $STATE/cgroup && mount -t sysfs sysfs /sys && mount --rbind $STATE/cgroup /sys/fs/cgroup &&
@@ -90,9 +118,41 @@ stop() {
     say "stopped"
 }
 
+reboot() {
+    local pid ns p
+    pid=$(cat "$STATE/libvirtd.pid" 2>/dev/null || true)
+    if [ -z "$pid" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != libvirtd ]; then
+        say "libvirtd is not running"; exit 1
+    fi
+    ns=$(readlink "/proc/$pid/ns/net")
+    [ "$ns" != "$(readlink /proc/$$/ns/net)" ] || { say "libvirtd is in our network namespace: nothing killed"; exit 1; }
+    # Everything in the private network namespace: libvirtd, the QEMUs
+    # (daemonized, not its children) and any root-agent action running there.
+    local victims=()
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && victims+=("${p#/proc/}")
+    done
+    kill -KILL "${victims[@]}" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        local alive=""
+        for p in "${victims[@]}"; do [ -d "/proc/$p" ] && alive=1; done
+        [ -z "$alive" ] && break
+        sleep 0.1
+    done
+    [ -z "$alive" ] || { say "processes of the old namespace still alive after 10 s"; exit 1; }
+    # With the run state goes libvirt's once-per-boot autostart marker
+    # (qemu/autostarted), so the new libvirtd autostarts domains again.
+    find "$STATE/run" -mindepth 1 -delete
+    rm -f "$STATE/libvirtd.pid"
+    say "killed ${#victims[@]} processes, /run/libvirt emptied"
+    start
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    reboot) reboot ;;
     uri) echo "$URI" ;;
-    *) echo "usage: $0 start|stop|uri" >&2; exit 2 ;;
+    gid) sed -n 's/^libvirt:x:\([0-9]*\):.*/\1/p' "$STATE/group" ;;
+    *) echo "usage: $0 start|stop|reboot|uri|gid" >&2; exit 2 ;;
 esac

@@ -17,6 +17,7 @@ command -v dpkg >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || skip "
 
 . scripts/lib/toolchain.sh
 ensure_lintian
+ensure_commands getfacl:acl
 ensure_python_test_deps
 
 PKG=blockhost-provisioner-libvirt
@@ -27,6 +28,7 @@ PROGS=(blockhost-vm-create blockhost-vm-destroy blockhost-vm-start blockhost-vm-
 WANTS=etc/systemd/system/timers.target.wants/blockhost-gc.timer
 RECONCILE_WANTS=etc/systemd/system/multi-user.target.wants/blockhost-reconcile.service
 BH_UID=4242
+QEMU_UID=4343
 QEMU_GID=4343
 
 checks=0
@@ -72,7 +74,7 @@ depends=$(field Depends)
 for dep in 'blockhost-common (>= 0.1.0)' 'python3 (>= 3.10)' 'libc6 '; do
     case ", $depends" in *", $dep"*) ;; *) fail "Depends lacks $dep: $depends" ;; esac
 done
-[ "$(field Recommends)" = qemu-utils ] || fail "Recommends: $(field Recommends)"
+[ "$(field Recommends)" = "qemu-utils, acl" ] || fail "Recommends: $(field Recommends)"
 [ "$(field Suggests)" = "qemu-system-x86, libvirt-daemon-system, libvirt-clients, debootstrap" ] || fail "Suggests: $(field Suggests)"
 ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
 
@@ -87,6 +89,7 @@ ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
     done
     echo "-rw-r--r-- usr/share/blockhost/provisioner.json"
     echo "-rwxr-xr-x usr/share/blockhost/provisioner-hooks/first-boot.sh"
+    echo "-rwxr-xr-x usr/lib/blockhost-provisioner-libvirt/host-access.sh"
     echo "-rw-r--r-- usr/share/blockhost/root-agent-actions/libvirt_host.py"
     for f in packaging/libvirt/python/blockhost/provisioner_libvirt/*.py; do
         echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#packaging/libvirt/python/}"
@@ -205,9 +208,13 @@ root=$work/root
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/var/log" "$root/etc"
 : >"$root/var/lib/dpkg/status"
 : >"$root/var/lib/dpkg/available"
-echo "blockhost:x:$BH_UID:$BH_UID::/var/lib/blockhost:/usr/sbin/nologin" >"$root/etc/passwd"
+printf 'blockhost:x:%s:%s::/var/lib/blockhost:/usr/sbin/nologin\nlibvirt-qemu:x:%s:%s::/var/lib/libvirt:/usr/sbin/nologin\n' \
+    "$BH_UID" "$BH_UID" "$QEMU_UID" "$QEMU_GID" >"$root/etc/passwd"
 printf 'blockhost:x:%s:\nlibvirt-qemu:x:%s:\n' "$BH_UID" "$QEMU_GID" >"$root/etc/group"
+# as blockhost-common's postinst leaves it
 mkdir -p "$root/var/lib/blockhost"
+chown "$BH_UID:$BH_UID" "$root/var/lib/blockhost"
+chmod 0750 "$root/var/lib/blockhost"
 dpkg_root() {
     dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-script-chrootless "$@"
 }
@@ -261,10 +268,11 @@ fi
 ok "installed executables run"
 
 for dir in templates vms cloud-init template-packages; do
-    [ "$(stat -c '%u:%g %a' "$root/var/lib/blockhost/$dir")" = "$BH_UID:$QEMU_GID 750" ] \
+    [ "$(stat -c '%u:%g %a' "$root/var/lib/blockhost/$dir")" = "$BH_UID:$QEMU_GID 2750" ] \
         || fail "var/lib/blockhost/$dir is $(stat -c '%u:%g %a' "$root/var/lib/blockhost/$dir")"
 done
-ok "postinst: state directories blockhost:libvirt-qemu 0750"
+getfacl -np "$root/var/lib/blockhost" | grep -qx "user:$QEMU_UID:--x" || fail "no ACL u:libvirt-qemu:--x on var/lib/blockhost: $(getfacl -np "$root/var/lib/blockhost")"
+ok "postinst (host-access.sh): state directories blockhost:libvirt-qemu 2750, libvirt-qemu may search var/lib/blockhost"
 timer_enabled || fail "blockhost-gc.timer not enabled"
 ok "postinst: blockhost-gc.timer enabled"
 reconcile_enabled || fail "blockhost-reconcile.service not enabled"

@@ -1,7 +1,9 @@
-"""packaging/libvirt/hooks/first-boot.sh in a scratch root, with apt-get, systemctl, usermod and
-getent replaced by recording stubs on PATH (nothing runs on the host)."""
+"""packaging/libvirt/hooks/first-boot.sh in a scratch root, with apt-get, systemctl, usermod,
+chown, setfacl and getent replaced by recording stubs on PATH (nothing runs on the host); the
+package's host-access.sh, which the hook runs, is installed into the root at its package path."""
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -9,7 +11,9 @@ import pytest
 from conftest import REPO
 
 HOOK = REPO / "packaging" / "libvirt" / "hooks" / "first-boot.sh"
-PHASES = ("packages", "libvirtd", "groups", "kvm-check")
+HOST_ACCESS = REPO / "packaging" / "libvirt" / "hooks" / "host-access.sh"
+PHASES = ("packages", "libvirtd", "groups", "host-access", "kvm-check")
+STATE_DIRS = ("templates", "vms", "cloud-init", "template-packages")
 
 # Each stub appends its argv to $CALLS; apt-get fails with $APT_STATUS when set,
 # and, while another apt holds the dpkg lock for $LOCK_HELD_FOR seconds, fails
@@ -36,6 +40,8 @@ STUBS = {
     "apt-get": APT_GET,
     "systemctl": 'echo "systemctl $*" >>"$CALLS"\n',
     "usermod": 'echo "usermod $*" >>"$CALLS"\n',
+    "chown": 'echo "chown $1 ${2#$BLOCKHOST_ROOT}" >>"$CALLS"\n',
+    "setfacl": 'echo "setfacl $1 $2 ${3#$BLOCKHOST_ROOT}" >>"$CALLS"\n',
     "getent": 'grep "^$2:" "$BLOCKHOST_ROOT/etc/$1"\n',
 }
 
@@ -44,7 +50,10 @@ STUBS = {
 def hook(tmp_path):
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
-    (root / "etc" / "passwd").write_text("blockhost:x:990:990::/var/lib/blockhost:/usr/sbin/nologin\n")
+    (root / "etc" / "passwd").write_text(
+        "blockhost:x:990:990::/var/lib/blockhost:/usr/sbin/nologin\n"
+        "libvirt-qemu:x:64055:993::/var/lib/libvirt:/usr/sbin/nologin\n"
+    )
     (root / "etc" / "group").write_text("blockhost:x:990:\nlibvirt:x:991:\nlibvirt-qemu:x:64055:\n")
     stubs = tmp_path / "stubs"
     stubs.mkdir()
@@ -52,6 +61,9 @@ def hook(tmp_path):
         path = stubs / name
         path.write_text("#!/bin/sh\n" + body)
         path.chmod(0o755)
+    installed = root / "usr" / "lib" / "blockhost-provisioner-libvirt"
+    installed.mkdir(parents=True)
+    shutil.copy2(HOST_ACCESS, installed / "host-access.sh")
     calls = tmp_path / "calls"
 
     def run(**env):
@@ -81,8 +93,15 @@ def test_first_run_does_every_phase(hook):
     assert calls[0] == "apt-get %s update -q" % LOCK_OPTION
     install = calls[1].split()
     assert install[:7] == ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q", "--no-install-recommends"]
-    assert set(install[7:]) == {"qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "debootstrap"}
-    assert calls[2:] == ["systemctl enable libvirtd.service", "usermod -aG libvirt,libvirt-qemu blockhost"]
+    assert set(install[7:]) == {"qemu-system-x86", "qemu-utils", "libvirt-daemon-system", "libvirt-clients", "debootstrap", "acl"}
+    assert calls[2:] == [
+        "systemctl enable libvirtd.service",
+        "usermod -aG libvirt,libvirt-qemu blockhost",
+        *("chown 990:64055 /var/lib/blockhost/%s" % d for d in STATE_DIRS),
+        "setfacl -m u:64055:--x /var/lib/blockhost",
+    ]
+    for d in STATE_DIRS:
+        assert oct((hook.markers / d).stat().st_mode & 0o7777) == "0o2750", d
     assert markers(hook) == sorted(".step-libvirt-" + p for p in PHASES)
     assert "/dev/kvm is missing" in proc.stderr
     assert "not started" in proc.stderr
@@ -102,7 +121,7 @@ def test_apt_failure_fails_and_leaves_the_marker_unset(hook):
     assert proc.returncode != 0
     assert "packages failed" in proc.stderr
     assert markers(hook) == []
-    assert not any(c.startswith(("systemctl", "usermod")) for c in calls)
+    assert not any(c.startswith(("systemctl", "usermod", "chown", "setfacl")) for c in calls)
     # the retry does the work once apt works again
     proc, calls = hook()
     assert proc.returncode == 0, proc.stderr
@@ -157,7 +176,11 @@ def test_only_existing_groups_are_added(hook):
     (hook.root / "etc" / "group").write_text("blockhost:x:990:\nlibvirt:x:991:\n")
     proc, calls = hook()
     assert proc.returncode == 0, proc.stderr
-    assert calls[-1] == "usermod -aG libvirt blockhost"
+    assert "usermod -aG libvirt blockhost" in calls
+    # no libvirt-qemu group: the directories keep blockhost's group and QEMU gets no ACL
+    assert "chown 990:990 /var/lib/blockhost/vms" in calls
+    assert not any(c.startswith("setfacl") for c in calls)
+    assert "libvirt-qemu:libvirt-qemu does not exist" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -174,14 +197,14 @@ def test_groups_phase_fails_without_user_or_libvirt_group(hook, passwd, group, m
     assert proc.returncode != 0
     assert message in proc.stderr
     assert markers(hook) == [".step-libvirt-libvirtd", ".step-libvirt-packages"]
-    assert not any(c.startswith("usermod") for c in calls)
+    assert not any(c.startswith(("usermod", "chown", "setfacl")) for c in calls)
 
 
 def test_state_dir_is_honoured(hook):
     proc, _ = hook(STATE_DIR="/srv/state")
     assert proc.returncode == 0, proc.stderr
     assert len(list((hook.root / "srv" / "state").glob(".step-libvirt-*"))) == len(PHASES)
-    assert not hook.markers.exists()
+    assert markers(hook) == []
 
 
 def test_hook_is_executable():

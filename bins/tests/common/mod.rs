@@ -16,7 +16,18 @@ impl Root {
     /// db.yaml with a /24 pool of 10.20.0.10-.60, gateway .1; network mode `broker`;
     /// a broker IPv6 /120 with a DNS zone.
     pub fn new() -> Self {
-        let root = Self::bare();
+        Self::configured(Self::bare())
+    }
+
+    /// `new()` in a fresh directory under `parent`, with mode 0755 (a
+    /// tempdir's 0700 would keep out anyone but its owner).
+    pub fn new_in(parent: &Path) -> Self {
+        let dir = tempfile::Builder::new().prefix("root.").tempdir_in(parent).expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        Self::configured(Self { dir })
+    }
+
+    fn configured(root: Self) -> Self {
         root.write("etc/blockhost/db.yaml", "db_file: /var/lib/blockhost/vms.json\nip_pool:\n  network: 10.20.0.0/24\n  start: 10.20.0.10\n  end: 10.20.0.60\n  gateway: 10.20.0.1\ngc_grace_days: 7\ndefault_expiry_days: 30\nbridge: br0\n");
         root.write("etc/blockhost/network-modes.enabled/broker.json", "{}");
         root.write("etc/blockhost/broker-allocation.json", r#"{"prefix": "2001:db8:7::/120", "dns_zone": "vm.example.net"}"#);

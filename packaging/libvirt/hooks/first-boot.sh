@@ -9,6 +9,8 @@
 #              that apt-daily/unattended-upgrades may hold on a fresh host
 #   libvirtd   enable (and, under systemd, start) libvirtd
 #   groups     add the blockhost user to libvirt and libvirt-qemu (those that exist)
+#   host-access  open the VM state directories to QEMU's user libvirt-qemu, which
+#              exists only now (the package's host-access.sh, also run by the postinst)
 #   kvm-check  warn when /dev/kvm is missing (VMs would run emulated, slowly)
 # Each phase runs once: its marker $STATE_DIR/.step-libvirt-<phase> is written
 # only after it succeeded, so a failed first boot resumes where it stopped.
@@ -23,8 +25,10 @@ ROOT=${ROOT%/}
 STATE_DIR=${STATE_DIR:-/var/lib/blockhost}
 MARKER_DIR=$ROOT$STATE_DIR
 BLOCKHOST_USER=blockhost
-# qemu-utils: qemu-img for VM disks; debootstrap: blockhost-build-template.
-PACKAGES="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients debootstrap"
+# qemu-utils: qemu-img for VM disks; debootstrap: blockhost-build-template;
+# acl: setfacl for host-access.sh.
+PACKAGES="qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients debootstrap acl"
+HOST_ACCESS=/usr/lib/blockhost-provisioner-libvirt/host-access.sh
 DPKG_LOCK_TIMEOUT=${DPKG_LOCK_TIMEOUT:-600}
 
 say() { printf 'libvirt first boot: %s\n' "$*"; }
@@ -74,6 +78,10 @@ phase_groups() {
     usermod -aG "$groups" "$BLOCKHOST_USER"
 }
 
+phase_host_access() {
+    BLOCKHOST_ROOT=$ROOT "$ROOT$HOST_ACCESS" "$BLOCKHOST_USER"
+}
+
 phase_kvm_check() {
     if [ -e "$ROOT/dev/kvm" ]; then
         say "/dev/kvm present: VMs use KVM acceleration"
@@ -104,4 +112,5 @@ run_phase() {
 run_phase packages phase_packages &&
     run_phase libvirtd phase_libvirtd &&
     run_phase groups phase_groups &&
+    run_phase host-access phase_host_access &&
     run_phase kvm-check phase_kvm_check
