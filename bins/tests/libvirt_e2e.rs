@@ -521,8 +521,9 @@ fn reconcile_after_a_simulated_reboot(host: &Host, active: &str, suspended: &str
         domstate(host, active) == "running" && domstate(host, suspended) == "running"
     });
 
-    let unit = ["--vm-timeout", "60", "--timeout", "300"];
-    let report = host.ok("blockhost-vm-reconcile", &unit);
+    // blockhost-reconcile.service's command
+    let unit = ["--reconcile", "--vm-timeout", "60", "--timeout", "300"];
+    let report = host.ok("blockhost-vm-gc", &unit);
     eprintln!("reconcile after the reboot ({:.0} s since it):\n{report}", started.elapsed().as_secs_f64());
     let lines: Vec<&str> = report.lines().collect();
     let line = |name: &str| lines.iter().find(|l| l.starts_with(&format!("{name}: "))).copied().unwrap_or_default();
@@ -536,7 +537,7 @@ fn reconcile_after_a_simulated_reboot(host: &Host, active: &str, suspended: &str
     assert!(host.has_route(&ipv6), "reconcile re-added the route:\n{}", host.bridge_routes());
     wait_until("the rebooted guest's agent", Duration::from_secs(400), || host.exec(active, "true").0 == 0);
 
-    let again = host.ok("blockhost-vm-reconcile", &unit);
+    let again = host.ok("blockhost-vm-gc", &unit);
     assert!(again.lines().any(|l| l.starts_with(&format!("{active}: active, running"))), "{again}");
     assert!(again.lines().any(|l| l == format!("{suspended}: suspended, off, nothing to do")), "{again}");
     assert_eq!((domstate(host, active).as_str(), domstate(host, suspended).as_str()), ("running", "shut off"));

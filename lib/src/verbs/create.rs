@@ -402,13 +402,15 @@ fn agent_timeout(session: &Session) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Copies the guest's console log out of the way of the rollback, to
-/// `<state>/failed-creates/<name>.console.log`, for the operator to read.
+/// Moves the guest's console log out of the way of the rollback, to
+/// `<state>/failed-creates/<name>.console.log`, for the operator to read. A
+/// move, not a copy: the log belongs to the hypervisor's user (libvirt-qemu)
+/// and the engine's user may not read it, but may rename it in its directory.
 fn keep_console_log(session: &Session, name: &str) -> ConsoleLog {
     let Some(log) = session.backend.console_log(name) else { return ConsoleLog::None };
     let kept = session.state_dir().join("failed-creates").join(format!("{name}.console.log"));
-    let copied = kept.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::copy(&log, &kept));
-    match copied {
+    let moved = kept.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|()| std::fs::rename(&log, &kept));
+    match moved {
         Ok(_) => ConsoleLog::Kept(kept),
         Err(e) => ConsoleLog::NotKept(kept, format!("{}: {}", log.display(), io_words(&e))),
     }
