@@ -322,12 +322,13 @@ leftovers=$(cd "$root" && find etc/systemd var/lib/systemd var/lib/dpkg/info -na
 [ ! -e "$root/$WANTS" ] || fail "timer enabled after purge"
 [ ! -L "$root/$RECONCILE_WANTS" ] || fail "reconciliation enabled after purge"
 [ -f "$root/var/lib/blockhost/vms/vm1.qcow2" ] || fail "purge deleted a VM disk"
+[ -z "$(getfacl -cpn --skip-base "$root/var/lib/blockhost")" ] || fail "purge left an ACL on var/lib/blockhost: $(getfacl -cpn "$root/var/lib/blockhost")"
 for gone in metrics templates cloud-init template-packages .step-libvirt-packages; do
     [ ! -e "$root/var/lib/blockhost/$gone" ] || fail "purge left var/lib/blockhost/$gone"
 done
 [ ! -e "$site/blockhost" ] || fail "purge left $(cd "$root" && find usr/lib/python3/dist-packages/blockhost | tr '\n' ' ')"
 [ -z "$(ls "$actions"/__pycache__/libvirt_host.* 2>/dev/null)" ] || fail "purge left the action's bytecode"
 [ -f "$actions/__pycache__/other_plugin.cpython-311.pyc" ] || fail "purge removed another package's bytecode"
-ok "purge: nothing of the package left; VM disks kept; empty state, cache and markers removed; no __pycache__ of ours"
+ok "purge: nothing of the package left; VM disks kept; empty state, cache, markers and the QEMU ACL removed; no __pycache__ of ours"
 
 echo "test-deb: $checks checks passed"

@@ -19,6 +19,8 @@
 //!   file is renamed to `vm-db.json.migrated` (never deleted), so a process
 //!   killed at any point leaves either the old state or a state a second run
 //!   completes without duplicating anything.
+//! - `vm-db.json.lock` stays: unlinking a lock file that another process may
+//!   have open would let the next one lock a new inode beside it.
 
 use super::{DbError, Document, VmDatabase};
 use crate::host::atomic::open_lock_file;
