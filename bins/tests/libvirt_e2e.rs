@@ -658,10 +658,11 @@ fn interrupt_at(host: &Host, name: &str, line: &str, signal: &str) -> Option<i32
     status.code()
 }
 
-/// The domain the upstream Python provisioner defines (the shape of
-/// lib/tests/takeover_libvirt.rs's fixture, from the facts sheet), on this
-/// host: TCG instead of KVM, 512 MiB, the test bridge; and the template's
-/// own boot (its kernel from the host while templates boot that way).
+/// The domain the upstream Python provisioner defines (lib's fixture, from the
+/// facts sheet), on this host: TCG instead of KVM with a CPU model TCG has,
+/// 512 MiB, no O_DIRECT (the run directory may not support it), the test
+/// bridge; and the template's own boot (its kernel from the host while
+/// templates boot that way).
 fn upstream_domain_xml(name: &str, state: &std::path::Path, template: &std::path::Path) -> String {
     let manifest: Value = serde_json::from_slice(&std::fs::read(template.join("template.json")).unwrap()).unwrap();
     let mode = &manifest["boot"]["mode"];
@@ -671,44 +672,21 @@ fn upstream_domain_xml(name: &str, state: &std::path::Path, template: &std::path
     } else {
         "<boot dev='hd'/>".to_string()
     };
-    format!(
-        "<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>512</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='q35'>hvm</type>{boot}</os>
-  <features><acpi/><apic/></features>
-  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>
-  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff>
-  <on_reboot>restart</on_reboot>
-  <on_crash>destroy</on_crash>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2' discard='unmap'/>
-      <source file='{state}/vms/{name}.qcow2'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <driver name='qemu' type='raw'/>
-      <source file='{state}/cloud-init/{name}/cidata.iso'/>
-      <target dev='sda' bus='sata'/>
-      <readonly/>
-    </disk>
-    <interface type='bridge'>
-      <source bridge='e2ebr0'/>
-      <mac address='52:54:00:12:34:56'/>
-      <model type='virtio'/>
-    </interface>
-    <serial type='pty'><target port='0'/></serial>
-    <console type='pty'><target type='serial' port='0'/></console>
-    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
-    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
-  </devices>
-</domain>
-",
-        state = state.display()
-    )
+    let mut xml = include_str!("../../lib/tests/fixtures/upstream/domain.xml")
+        .replace("{name}", name)
+        .replace("{state}", &state.display().to_string());
+    for (upstream, here) in [
+        ("<domain type='kvm'>", "<domain type='qemu'>"),
+        ("<memory unit='MiB'>2048</memory>", "<memory unit='MiB'>512</memory>"),
+        ("<cpu mode='host-model'/>", "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>"),
+        ("<boot dev='hd'/>", boot.as_str()),
+        (" cache='none' io='native'", ""),
+        ("<source bridge='br0'/>", "<source bridge='e2ebr0'/>"),
+    ] {
+        assert!(xml.contains(upstream), "the upstream fixture no longer has {upstream}");
+        xml = xml.replace(upstream, here);
+    }
+    xml
 }
 
 /// A VM the upstream provisioner made before our package replaced it: its
