@@ -6,65 +6,15 @@
 //! not prove that a real cluster behaves like the model.
 #![cfg(feature = "proxmox")]
 
-use provisioner::provider::proxmox::tls::parse_ca_pem;
-use provisioner::provider::proxmox::{tls::parse_fingerprint, ApiToken, Client, Connection, Trust};
+#[path = "support/pve_fixture.rs"]
+mod pve_fixture;
+
+use provisioner::provider::proxmox::tls::{parse_ca_pem, parse_fingerprint};
+use provisioner::provider::proxmox::{ApiToken, Client, Trust};
 use provisioner::provider::ErrorCode;
+use pve_fixture::Fixture;
 use pve_standin::{Options, StandIn};
-use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
-
-struct Fixture {
-    standin: StandIn,
-    _dir: tempfile::TempDir,
-    token: ApiToken,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let standin = StandIn::start(Options::default()).expect("stand-in starts");
-        assert_eq!(standin.node_names(), ["pve1", "pve2", "pve3"]);
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("pve-token");
-        std::fs::write(&path, standin.token_line()).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let token = ApiToken::read(&path).expect("token file");
-        Self { standin, _dir: dir, token }
-    }
-
-    fn connection(&self, trust: Trust) -> Connection {
-        Connection {
-            url: self.standin.url(),
-            trust,
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(2),
-            task_timeout: Duration::from_secs(5),
-        }
-    }
-
-    fn pinned(&self) -> Trust {
-        Trust::Fingerprint(parse_fingerprint(self.standin.fingerprint()).expect("the stand-in's fingerprint"))
-    }
-
-    fn client(&self) -> Client {
-        Client::new(self.connection(self.pinned()), &self.token).expect("client")
-    }
-
-    fn clone_vm(&self, client: &Client, newid: &str, target: &str) {
-        let params = [("newid", newid), ("name", "vm-a"), ("full", "1"), ("target", target), ("storage", "local-lvm")];
-        client.run_task("POST", "/nodes/pve1/qemu/9001/clone", &params).expect("clone");
-    }
-}
-
-impl Drop for Fixture {
-    /// Every test ends by checking that the schema refused nothing the client
-    /// sent, and that the stand-in answered in the schema's shapes.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            assert_eq!(self.standin.refusals(), vec![], "requests the schema does not allow");
-            assert_eq!(self.standin.bad_answers(), Vec::<String>::new(), "stand-in answers off the schema");
-        }
-    }
-}
 
 #[test]
 fn a_valid_token_is_accepted_and_a_wrong_one_refused() {
@@ -161,10 +111,10 @@ fn a_server_error_is_ambiguous_after_a_mutation_and_unavailable_on_a_read() {
     let f = Fixture::new();
     let client = f.client();
     f.clone_vm(&client, "100", "pve1");
-    f.standin.faults(|k| k.server_error = Some(503));
+    f.standin.faults(|k| k.server_error = Some(("POST", 503)));
     let err = client.post("/nodes/pve1/qemu/100/status/start", &[]).unwrap_err();
     assert_eq!(err.code, ErrorCode::Ambiguous, "{err}");
-    f.standin.faults(|k| k.server_error = Some(503));
+    f.standin.faults(|k| k.server_error = Some(("GET", 503)));
     let err = client.get("/cluster/resources", &[("type", "vm")]).unwrap_err();
     assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
 }

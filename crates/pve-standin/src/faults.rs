@@ -8,8 +8,9 @@ pub struct Faults {
     /// One shot: the next accepted mutation acts, then the connection stays
     /// silent for this long and is dropped without an answer.
     pub hang_after_acting: Option<Duration>,
-    /// One shot: the next request is answered with this 5xx status without acting.
-    pub server_error: Option<u16>,
+    /// One shot: the next request with this method (`GET`, `POST`, ...) is
+    /// answered with this 5xx status without acting.
+    pub server_error: Option<(&'static str, u16)>,
     /// Every task started while set stops midway with this exit status (and
     /// what it did is undone, as PVE's own cleanup does).
     pub failing_tasks: Option<String>,

@@ -221,7 +221,7 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         Err(refusal) => return refuse(refusal),
     };
     let mut faults = locked(&shared.faults);
-    if let Some(status) = faults.server_error.take() {
+    if let Some((_, status)) = faults.server_error.take_if(|(method, _)| *method == request.method) {
         let message = "Internal Server Error (stand-in fault)";
         return (status, message.into(), json!({"data": null, "message": message}), None);
     }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod config;
 pub mod errors;
 pub mod tls;
+pub mod vms;
 pub mod token;
 
 pub use client::{Client, Connection};
