@@ -10,7 +10,10 @@
 mod pve_fixture;
 
 use provisioner::provider::proxmox::tls::{parse_ca_pem, parse_fingerprint};
-use provisioner::provider::proxmox::{ApiToken, Client, Trust};
+use provisioner::host::config::DbConfig;
+use provisioner::host::paths::HostPaths;
+use provisioner::provider::proxmox::{ApiToken, Client, ProxmoxConfig, Trust};
+use std::os::unix::fs::PermissionsExt;
 use provisioner::provider::ErrorCode;
 use pve_fixture::Fixture;
 use pve_standin::{Options, StandIn};
@@ -169,4 +172,25 @@ fn exec_and_resize_requests_pass_the_schema() {
     client.run_task("POST", "/nodes/pve1/qemu/100/status/shutdown", &[("timeout", "30"), ("forceStop", "1")]).unwrap();
     client.run_task("DELETE", "/nodes/pve1/qemu/100", &[("purge", "1"), ("destroy-unreferenced-disks", "1")]).unwrap();
     assert!(f.standin.vm(100).is_none());
+}
+
+#[test]
+fn a_client_from_db_yaml_and_the_token_file_under_the_root() {
+    let f = Fixture::new();
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    std::fs::create_dir_all(paths.config_dir()).unwrap();
+    let yaml = format!("proxmox:\n  url: {}\n  tls_fingerprint: \"{}\"\n  node: pve2\n", f.standin.url(), f.standin.fingerprint());
+    std::fs::write(paths.config_file("db.yaml"), yaml).unwrap();
+    let token = paths.config_file("pve-token");
+    std::fs::write(&token, f.standin.token_line()).unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let config = ProxmoxConfig::load(&paths, &DbConfig::load(&paths, true).unwrap()).unwrap();
+    assert_eq!(config.node, "pve2");
+    assert_eq!(Client::from_config(&config).unwrap().get("/version", &[]).unwrap()["release"], "9.1");
+
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = Client::from_config(&config).err().expect("a world-readable token is refused");
+    assert_eq!(err.code, ErrorCode::Auth);
+    assert_eq!(err.to_string(), format!("{}: the Proxmox VE API token is readable by every user (mode 0644); make it 0640 root:blockhost", token.display()));
 }

@@ -7,7 +7,7 @@
 mod pve_fixture;
 
 use provisioner::host::config::VmidRange;
-use provisioner::provider::proxmox::vms::{CloneRequest, Cluster};
+use provisioner::provider::proxmox::vms::{CloneRequest, Cluster, Power};
 use provisioner::provider::{ErrorCode, PowerState};
 use pve_fixture::Fixture;
 use std::time::Duration;
@@ -106,4 +106,27 @@ fn destroy_stops_and_deletes_and_absent_or_ambiguous_is_settled() {
     let err = cluster.destroy("vm-c").unwrap_err();
     assert!(err.message.ends_with("failed: storage is busy"), "{err}");
     assert!(f.standin.vm(102).is_some());
+}
+
+#[test]
+fn power_and_the_guest_agent_by_name() {
+    let f = Fixture::new();
+    let client = f.client();
+    let cluster = Cluster::new(&client);
+    cluster.clone_template(&request(100, "vm-a", "pve3")).unwrap();
+    assert!(!cluster.guest_ping("vm-a").unwrap(), "a stopped VM's agent does not answer");
+    cluster.power("vm-a", Power::Start).unwrap();
+    assert_eq!(cluster.find("vm-a").unwrap().unwrap().info.state, PowerState::Running);
+    assert!(cluster.guest_ping("vm-a").unwrap());
+    let out = cluster.guest_exec("vm-a", "echo hello", Duration::from_secs(5)).unwrap();
+    assert_eq!((out.exit_code, out.stdout.as_slice()), (0, b"hello\n".as_slice()));
+    assert_eq!(cluster.guest_exec("vm-a", "exit 3", Duration::from_secs(5)).unwrap().exit_code, 3);
+    cluster.power("vm-a", Power::Shutdown).unwrap();
+    assert_eq!(f.standin.is_running(100), Some(false));
+    let err = cluster.power("vm-a", Power::Shutdown).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "{err}");
+    cluster.power("vm-a", Power::Start).unwrap();
+    cluster.power("vm-a", Power::Stop).unwrap();
+    assert_eq!(f.standin.is_running(100), Some(false));
+    assert_eq!(cluster.power("vm-b", Power::Start).unwrap_err().code, ErrorCode::NotFound);
 }

@@ -5,8 +5,29 @@
 
 use super::client::{segment, Client};
 use crate::host::config::VmidRange;
-use crate::provider::{ErrorCode, PowerState, ProviderError, VmInfo};
+use crate::provider::{ErrorCode, ExecOutput, PowerState, ProviderError, VmInfo};
 use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A power action on a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Power {
+    Start,
+    /// ACPI shutdown request, as the guest is asked to.
+    Shutdown,
+    /// Immediate power-off.
+    Stop,
+}
+
+impl Power {
+    fn endpoint(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Shutdown => "shutdown",
+            Self::Stop => "stop",
+        }
+    }
+}
 
 /// A VM as `/cluster/resources` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +157,46 @@ impl<'c> Cluster<'c> {
                 None => Ok(()),
                 Some(_) => Err(e),
             },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts, shuts down (ACPI) or powers off the named VM, followed to the
+    /// task's end. An ambiguous outcome stands: the caller reads the state back.
+    pub fn power(&self, name: &str, action: Power) -> Result<(), ProviderError> {
+        let vm = self.find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        let path = format!("/nodes/{}/qemu/{}/status/{}", segment(&vm.node), vm.vmid, action.endpoint());
+        self.client.run_task("POST", &path, &[])
+    }
+
+    /// Runs `/bin/sh -c <command>` through the guest agent and waits for it to
+    /// exit, polling at most until `timeout`.
+    pub fn guest_exec(&self, name: &str, command: &str, timeout: Duration) -> Result<ExecOutput, ProviderError> {
+        let vm = self.find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        let base = format!("/nodes/{}/qemu/{}/agent", segment(&vm.node), vm.vmid);
+        let started = self.client.post(&format!("{base}/exec"), &[("command", "/bin/sh"), ("command", "-c"), ("command", command)])?;
+        let pid = started["pid"].as_i64().ok_or_else(|| ProviderError::new(ErrorCode::Internal, format!("guest exec in {name}: no pid in {started}")))?.to_string();
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.client.get(&format!("{base}/exec-status"), &[("pid", &pid)])?;
+            if status["exited"].as_u64() == Some(1) || status["exited"] == true {
+                let text = |key: &str| status[key].as_str().unwrap_or_default().as_bytes().to_vec();
+                let exit_code = status["exitcode"].as_i64().and_then(|c| i32::try_from(c).ok()).unwrap_or(-1);
+                return Ok(ExecOutput { exit_code, stdout: text("out-data"), stderr: text("err-data") });
+            }
+            if Instant::now() >= deadline {
+                return Err(ProviderError::new(ErrorCode::Unavailable, format!("guest exec in {name}: still running after {} s", timeout.as_secs_f64())));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Whether the guest agent answers now.
+    pub fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
+        let vm = self.find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        match self.client.post(&format!("/nodes/{}/qemu/{}/agent/ping", segment(&vm.node), vm.vmid), &[]) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.code, ErrorCode::Unavailable | ErrorCode::Conflict | ErrorCode::Ambiguous) => Ok(false),
             Err(e) => Err(e),
         }
     }
