@@ -208,15 +208,15 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         }
         (refusal.status, refusal.message, body, None)
     };
-    let checked = match shared.schema.check(&request.method, path, &[]) {
-        Err(refusal) if refusal.status == 501 => return refuse(refusal),
-        _ => shared.schema.check(&request.method, path, &request.params),
+    let route = match shared.schema.resolve(&request.method, path) {
+        Ok(route) => route,
+        Err(refusal) => return refuse(refusal),
     };
     if request.authorization.as_deref() != Some(shared.authorization.as_str()) {
         let message = "authentication failure";
         return (401, message.into(), json!({"data": null, "message": message}), None);
     }
-    let checked = match checked {
+    let checked = match shared.schema.check(route, &request.params) {
         Ok(checked) => checked,
         Err(refusal) => return refuse(refusal),
     };

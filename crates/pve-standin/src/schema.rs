@@ -31,6 +31,13 @@ impl Refusal {
     }
 }
 
+/// A request's path template and method entry, with its placeholders' values.
+pub struct Route<'s> {
+    pub template: &'s str,
+    pub entry: &'s Value,
+    path_params: PathParams,
+}
+
 /// A request that passed the schema: its path template, its method's entry,
 /// and its parameters (path and query/body merged) as typed JSON values.
 #[derive(Debug)]
@@ -52,9 +59,17 @@ impl Schema {
         }
     }
 
-    pub fn check<'s>(&'s self, method: &str, path: &str, given: &[(String, String)]) -> Result<Checked<'s>, Refusal> {
+    /// The path template and method entry a request names: 501 when the
+    /// schema has neither (checked before authentication, as PVE does).
+    pub fn resolve<'s>(&'s self, method: &str, path: &str) -> Result<Route<'s>, Refusal> {
         let (template, path_params) = self.route(path).ok_or_else(|| Refusal::not_implemented(method, path))?;
         let entry = self.paths[template].get(method).ok_or_else(|| Refusal::not_implemented(method, path))?;
+        Ok(Route { template, entry, path_params })
+    }
+
+    /// The parameters (path placeholders and `given`) against the method's entry.
+    pub fn check<'s>(&self, route: Route<'s>, given: &[(String, String)]) -> Result<Checked<'s>, Refusal> {
+        let Route { template, entry, path_params } = route;
         let empty = Map::new();
         let properties = entry["params"].get("properties").and_then(Value::as_object).unwrap_or(&empty);
         let mut errors = BTreeMap::new();

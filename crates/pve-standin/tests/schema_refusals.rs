@@ -102,6 +102,10 @@ fn the_stand_in_answers_good_requests_in_the_schema_shape() {
     let (status, taken) = api.call("GET", "/cluster/nextid", &[("vmid", "100")]);
     assert_eq!(status, 400, "{taken}");
     assert_eq!(api.call("PUT", "/nodes/pve2/qemu/100/config", &[("cores", "2"), ("agent", "enabled=1"), ("tags", "blockhost")]).0, 200);
+    let (_, config) = api.call("GET", "/nodes/pve2/qemu/100/config", &[]);
+    assert_eq!((config["data"]["cores"].as_i64(), config["data"]["tags"].as_str()), (Some(2), Some("blockhost")), "{config}");
+    let (status, log) = api.call("GET", &format!("/nodes/pve1/tasks/{}/log", upid.replace(':', "%3A")), &[("start", "0"), ("limit", "50")]);
+    assert_eq!((status, log["data"][1]["t"].as_str()), (200, Some("TASK OK")), "{log}");
     assert_eq!(api.call("PUT", "/nodes/pve2/qemu/100/resize", &[("disk", "scsi0"), ("size", "20G")]).0, 200);
     assert_eq!(api.call("POST", "/nodes/pve2/qemu/100/status/start", &[]).0, 200);
     assert_eq!(api.call("POST", "/nodes/pve2/qemu/100/agent/ping", &[]).0, 200);

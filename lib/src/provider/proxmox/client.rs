@@ -122,7 +122,8 @@ impl Client {
             "GET" => self.agent.get(&url).header("Authorization", auth).query_pairs(pairs).call(),
             "DELETE" => self.agent.delete(&url).header("Authorization", auth).query_pairs(pairs).call(),
             "POST" => self.agent.post(&url).header("Authorization", auth).send_form(pairs),
-            _ => self.agent.put(&url).header("Authorization", auth).send_form(pairs),
+            "PUT" => self.agent.put(&url).header("Authorization", auth).send_form(pairs),
+            _ => return Err(ProviderError::new(ErrorCode::Internal, format!("{what}: not an API method"))),
         };
         let mut response = result.map_err(|e| self.tls_refusal().unwrap_or_else(|| transport_error(&what, &e, sent)))?;
         let status = response.status().as_u16();
