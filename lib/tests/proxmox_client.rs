@@ -194,3 +194,26 @@ fn a_client_from_db_yaml_and_the_token_file_under_the_root() {
     assert_eq!(err.code, ErrorCode::Auth);
     assert_eq!(err.to_string(), format!("{}: the Proxmox VE API token is readable by every user (mode 0644); make it 0640 root:blockhost", token.display()));
 }
+
+#[test]
+fn a_mutation_that_never_got_past_the_connection_is_unavailable_not_ambiguous() {
+    let f = Fixture::new();
+    let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closing.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in closing.incoming().take(1) {
+            drop(stream);
+        }
+    });
+    let mut connection = f.connection(f.pinned());
+    connection.url = format!("https://127.0.0.1:{port}");
+    let err = Client::new(connection.clone(), &f.token).unwrap().post("/nodes/pve1/qemu/100/status/start", &[]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable, "a dropped TLS handshake: {err}");
+    assert!(err.message.contains("TLS handshake failed"), "{err}");
+
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    connection.url = format!("https://127.0.0.1:{}", unused.local_addr().unwrap().port());
+    drop(unused);
+    let err = Client::new(connection, &f.token).unwrap().post("/nodes/pve1/qemu/100/status/start", &[]).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable, "nothing listening: {err}");
+}

@@ -5,6 +5,7 @@
 //! connection after a mutation was sent is `Ambiguous`, and the caller reads
 //! the state back.
 
+use super::tls::HandshakeFailed;
 use crate::provider::{ErrorCode, ProviderError};
 
 /// Whether the failed request could have changed anything.
@@ -74,7 +75,10 @@ pub fn transport_error(what: &str, error: &ureq::Error, sent: Sent) -> ProviderE
     let before_sending = match error {
         ureq::Error::Timeout(Timeout::Connect | Timeout::Resolve) => true,
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound | ureq::Error::BadUri(_) => true,
-        ureq::Error::Io(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable),
+        ureq::Error::Io(e) => {
+            matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable)
+                || e.get_ref().is_some_and(|inner| inner.is::<HandshakeFailed>())
+        }
         _ => false,
     };
     let code = match (before_sending, sent) {
@@ -133,5 +137,7 @@ mod tests {
         assert_eq!(transport_error("start", &reset, Sent::Mutation).code, Ambiguous);
         assert_eq!(transport_error("status", &reset, Sent::Read).code, Unavailable);
         assert_eq!(transport_error("start", &ureq::Error::Timeout(ureq::Timeout::RecvResponse), Sent::Mutation).code, Ambiguous);
+        let handshake = ureq::Error::Io(std::io::Error::other(HandshakeFailed(std::io::Error::from(std::io::ErrorKind::ConnectionReset))));
+        assert_eq!(transport_error("start", &handshake, Sent::Mutation).code, Unavailable);
     }
 }

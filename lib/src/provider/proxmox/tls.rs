@@ -111,11 +111,23 @@ impl<In: Transport> Connector<In> for TlsConnector {
         let mut conn = ClientConnection::new(self.config.clone(), name).map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         sock.set_timeout(details.timeout);
-        conn.complete_io(&mut sock)?;
+        conn.complete_io(&mut sock).map_err(|e| ureq::Error::Io(std::io::Error::other(HandshakeFailed(e))))?;
         let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
         Ok(Some(Either::B(TlsTransport { buffers, stream: StreamOwned { conn, sock } })))
     }
 }
+
+/// A TLS handshake that failed: nothing of the request had been sent.
+#[derive(Debug)]
+pub struct HandshakeFailed(pub std::io::Error);
+
+impl fmt::Display for HandshakeFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS handshake failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for HandshakeFailed {}
 
 pub struct TlsTransport {
     buffers: LazyBuffers,
