@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # A backend is a cargo feature: the library and the executables pass clippy
-# with no backend compiled in (the mock alone) and with each backend of
-# packaging/ alone, and without a backend no executable links a backend's
-# system library (libvirt0). Uses its own target directory so the main
-# build's executables are left as they are.
+# with no backend compiled in (the mock alone) and with each backend alone
+# (every folder of lib/src/provider/ but the mock is a backend and names its
+# feature), and no executable links libvirt0 unless built with the libvirt
+# backend. Uses its own target directory so the main build's executables are
+# left as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
@@ -15,18 +16,34 @@ lint() {
         --no-default-features ${1:+--features "$1"} -- -D warnings
 }
 
-lint ""
-for manifest in packaging/*/Cargo.toml; do
-    lint "$(basename "$(dirname "$manifest")")"
+backends=()
+for dir in lib/src/provider/*/; do
+    name=$(basename "$dir")
+    [ "$name" = mock ] || backends+=("$name")
 done
 
-cargo build --quiet -p blockhost-provisioner-bins --no-default-features --bins
-for exe in "$CARGO_TARGET_DIR"/debug/blockhost-*; do
-    [ -x "$exe" ] && [ -f "$exe" ] || continue
-    linked=$(ldd "$exe")
-    if grep -q libvirt <<<"$linked"; then
-        printf '%s\n' "$linked" >&2
-        missing "$(basename "$exe") built without a backend still links libvirt"
-    fi
+lint ""
+for backend in "${backends[@]}"; do
+    lint "$backend"
 done
-log "without a backend, no executable links libvirt"
+
+# $1: the backend feature to build with, empty for none.
+links_no_libvirt() {
+    local what="without a backend"
+    [ -z "$1" ] || what="with only $1"
+    cargo build --quiet -p blockhost-provisioner-bins --no-default-features ${1:+--features "$1"} --bins
+    for exe in "$CARGO_TARGET_DIR"/debug/blockhost-*; do
+        [ -x "$exe" ] && [ -f "$exe" ] || continue
+        linked=$(ldd "$exe")
+        if grep -q libvirt <<<"$linked"; then
+            printf '%s\n' "$linked" >&2
+            missing "$(basename "$exe") built $what still links libvirt"
+        fi
+    done
+    log "$what, no executable links libvirt"
+}
+
+links_no_libvirt ""
+for backend in "${backends[@]}"; do
+    [ "$backend" = libvirt ] || links_no_libvirt "$backend"
+done

@@ -22,6 +22,13 @@ pub fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// This machine's host name (`uname -n`), without a domain part.
+pub fn host_name() -> Option<String> {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy();
+    name.split('.').next().filter(|n| !n.is_empty()).map(str::to_string)
+}
+
 /// Kills this process with SIGKILL, as an operator's `kill -9` would.
 pub fn kill_self() {
     let _ = process::kill_process(process::getpid(), Signal::KILL);

@@ -37,7 +37,7 @@ pub enum ConfigError {
 }
 
 /// Reads a config file; `Ok(None)` when it does not exist.
-fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+pub(crate) fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -46,6 +46,6 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
 }
 
 /// Looks up a dotted key in a parsed document.
-fn lookup<'a>(doc: &'a serde_json::Value, dotted: &str) -> Option<&'a serde_json::Value> {
+pub(crate) fn lookup<'a>(doc: &'a serde_json::Value, dotted: &str) -> Option<&'a serde_json::Value> {
     dotted.split('.').try_fold(doc, |node, key| node.get(key)).filter(|v| !v.is_null())
 }

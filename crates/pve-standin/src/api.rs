@@ -1,0 +1,401 @@
+//! What the modelled endpoints do, once a request has passed the schema.
+//! Errors carry PVE's status codes and messages (most VM errors are 500s).
+
+use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY};
+use crate::faults::Faults;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+    /// For a 400: the parameter the message is about.
+    pub param: Option<&'static str>,
+}
+
+fn err(status: u16, message: impl Into<String>) -> ApiError {
+    ApiError { status, message: message.into(), param: None }
+}
+
+fn bad_param(param: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError { status: 400, message: message.into(), param: Some(param) }
+}
+
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub template: &'a str,
+    pub params: &'a Map<String, Value>,
+    pub user: &'a str,
+    /// The config keys the schema defines for `GET .../config`, to type its answer.
+    pub config_types: &'a Map<String, Value>,
+}
+
+impl Call<'_> {
+    fn str(&self, key: &str) -> &str {
+        self.params.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn int(&self, key: &str) -> Option<i64> {
+        self.params.get(key).and_then(Value::as_i64)
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.int(key) == Some(1)
+    }
+
+    fn vmid(&self) -> u32 {
+        self.int("vmid").unwrap_or(0) as u32
+    }
+}
+
+/// Whether the endpoint changes state (the ambiguous-write fault applies to it).
+pub fn is_mutation(method: &str) -> bool {
+    method != "GET"
+}
+
+pub fn handle(cluster: &mut Cluster, faults: &Faults, call: &Call) -> Result<Value, ApiError> {
+    cluster.settle();
+    let node = call.str("node").to_string();
+    if call.params.contains_key("node") {
+        if !cluster.nodes.contains(&node) {
+            return Err(err(500, format!("hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known")));
+        }
+        if faults.down_nodes.contains(&node) {
+            return Err(err(595, format!("Connection refused (node '{node}' is down)")));
+        }
+    }
+    match (call.method, call.template) {
+        ("GET", "/version") => Ok(json!({"version": "9.1.3", "release": "9.1", "repoid": "0123abcd"})),
+        ("GET", "/nodes") => Ok(Value::Array(cluster.nodes.iter().map(|n| node_entry(cluster, faults, n)).collect())),
+        ("GET", "/cluster/nextid") => next_id(cluster, call.int("vmid")),
+        ("GET", "/cluster/resources") => Ok(resources(cluster, faults, call.params.get("type").and_then(Value::as_str))),
+        ("GET", "/nodes/{node}/qemu") => Ok(Value::Array(
+            cluster.vms.iter().filter(|(_, vm)| vm.node == node).map(|(id, vm)| vm_entry(*id, vm, faults)).collect(),
+        )),
+        ("GET", "/nodes/{node}/tasks/{upid}/status") => task_status(cluster, &node, call.str("upid")),
+        ("GET", "/nodes/{node}/tasks/{upid}/log") => task_log(cluster, &node, call.str("upid")),
+        ("POST", "/nodes/{node}/qemu/{vmid}/clone") => clone(cluster, faults, call, &node),
+        _ => vm_call(cluster, faults, call, &node),
+    }
+}
+
+fn vm_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
+    let vmid = call.vmid();
+    let vm = find_vm(cluster, node, vmid)?.clone();
+    let mutation = is_mutation(call.method) && !call.template.contains("/agent/");
+    if mutation {
+        lock_check(vmid, &vm)?;
+    }
+    let task = |cluster: &mut Cluster, kind: &str, effect: Effect| -> Value {
+        Value::String(cluster.start_task(node, kind, vmid, call.user, faults, effect))
+    };
+    match (call.method, call.template.trim_start_matches("/nodes/{node}/qemu/{vmid}")) {
+        ("GET", "/status/current") => Ok(status_current(vmid, &vm, faults)),
+        ("POST", "/status/start") => {
+            if vm.running {
+                return Err(err(500, format!("VM {vmid} already running")));
+            }
+            if is_template(&vm) {
+                return Err(err(500, "you can't start a vm if it's a template"));
+            }
+            Ok(task(cluster, "qmstart", Effect::Start))
+        }
+        ("POST", "/status/stop") => Ok(task(cluster, "qmstop", Effect::Stop)),
+        ("POST", "/status/shutdown") => {
+            if !vm.running {
+                return Err(err(500, format!("VM {vmid} not running")));
+            }
+            Ok(task(cluster, "qmshutdown", Effect::Stop))
+        }
+        ("GET", "/config") => Ok(config_answer(&vm, call.config_types)),
+        ("PUT" | "POST", "/config") => {
+            let effect = config_change(call);
+            if call.method == "PUT" {
+                if let Some(vm) = cluster.vms.get_mut(&vmid) {
+                    apply_config(vm, &effect);
+                }
+                Ok(Value::Null)
+            } else {
+                Ok(task(cluster, "qmconfig", effect))
+            }
+        }
+        ("PUT", "/resize") => {
+            let disk = call.str("disk").to_string();
+            let current = vm.config.get(&disk).ok_or_else(|| err(500, format!("disk '{disk}' does not exist")))?;
+            let size = call.str("size");
+            let old = disk_bytes(current);
+            let new = match size.strip_prefix('+') {
+                Some(grow) => old + parse_size(grow).unwrap_or(0),
+                None => parse_size(size).unwrap_or(0),
+            };
+            if new < old {
+                return Err(err(500, "unable to shrink disk size"));
+            }
+            let value = current.split(',').map(|p| if p.starts_with("size=") { format!("size={}", format_size(new)) } else { p.to_string() });
+            let value = value.collect::<Vec<_>>().join(",");
+            Ok(task(cluster, "resize", Effect::Config { set: vec![(disk, value)], delete: vec![] }))
+        }
+        ("DELETE", "") => {
+            if vm.running {
+                return Err(err(500, format!("VM {vmid} is running - destroy failed")));
+            }
+            Ok(task(cluster, "qmdestroy", Effect::Delete))
+        }
+        (_, agent) if agent.starts_with("/agent/") => agent_call(cluster, call, vmid, &vm, agent),
+        _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
+    }
+}
+
+fn find_vm<'c>(cluster: &'c Cluster, node: &str, vmid: u32) -> Result<&'c Vm, ApiError> {
+    cluster
+        .vms
+        .get(&vmid)
+        .filter(|vm| vm.node == node)
+        .ok_or_else(|| err(500, format!("Configuration file 'nodes/{node}/qemu-server/{vmid}.conf' does not exist")))
+}
+
+fn lock_check(vmid: u32, vm: &Vm) -> Result<(), ApiError> {
+    if let Some(lock) = &vm.lock {
+        return Err(err(500, format!("VM {vmid} is locked ({lock})")));
+    }
+    if vm.busy {
+        return Err(err(500, format!("can't lock file '/var/lock/qemu-server/lock-{vmid}.conf' - got timeout")));
+    }
+    Ok(())
+}
+
+fn is_template(vm: &Vm) -> bool {
+    vm.config.get("template").is_some_and(|t| t == "1")
+}
+
+fn clone(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
+    let source = call.vmid();
+    let vm = find_vm(cluster, node, source)?.clone();
+    let newid = call.int("newid").unwrap_or(0) as u32;
+    if cluster.vms.contains_key(&newid) {
+        return Err(err(500, format!("unable to create VM {newid}: config file already exists")));
+    }
+    if vm.lock.is_some() || (vm.busy && !is_template(&vm)) {
+        lock_check(source, &vm)?;
+    }
+    let target = match call.str("target") {
+        "" => node.to_string(),
+        t if !cluster.nodes.iter().any(|n| n == t) => return Err(bad_param("target", format!("no such node '{t}'"))),
+        t => t.to_string(),
+    };
+    if !is_template(&vm) && !call.flag("full") {
+        return Err(bad_param("full", "linked clone feature is only available for templates"));
+    }
+    let mut config = vm.config.clone();
+    config.remove("template");
+    let name = match call.str("name") {
+        "" => format!("Copy-of-VM-{}", vm.config.get("name").map_or("", String::as_str)),
+        n => n.to_string(),
+    };
+    config.insert("name".into(), name);
+    let storage = call.str("storage");
+    for (key, value) in config.iter_mut().filter(|(k, _)| k.starts_with("scsi") || k.starts_with("ide")) {
+        let (volume, rest) = value.split_once(',').unwrap_or((value.as_str(), ""));
+        let store = if storage.is_empty() { volume.split(':').next().unwrap_or("local-lvm") } else { storage };
+        let kind = if key.starts_with("ide") { "cloudinit".to_string() } else { format!("disk-{}", key.trim_start_matches("scsi")) };
+        *value = format!("{store}:vm-{newid}-{kind}{}{rest}", if rest.is_empty() { "" } else { "," });
+    }
+    let new_vm = Vm { node: target, config, running: false, started: None, lock: Some("clone".into()), busy: false };
+    cluster.vms.insert(newid, new_vm);
+    let upid = cluster.start_task(node, "qmclone", newid, call.user, faults, Effect::Clone);
+    Ok(Value::String(upid))
+}
+
+fn config_change(call: &Call) -> Effect {
+    const CONTROL: [&str; 9] = ["node", "vmid", "delete", "digest", "skiplock", "force", "revert", "background_delay", "import-working-storage"];
+    let set = call
+        .params
+        .iter()
+        .filter(|(k, _)| !CONTROL.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .collect();
+    let delete = call.str("delete").split([',', ';', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+    Effect::Config { set, delete }
+}
+
+fn apply_config(vm: &mut Vm, effect: &Effect) {
+    if let Effect::Config { set, delete } = effect {
+        for key in delete {
+            vm.config.remove(key);
+        }
+        vm.config.extend(set.iter().cloned());
+    }
+}
+
+fn config_answer(vm: &Vm, types: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for (key, value) in &vm.config {
+        let stem = key.trim_end_matches(|c: char| c.is_ascii_digit());
+        let kind = types.get(key).or_else(|| types.get(&format!("{stem}[n]"))).and_then(|s| s["type"].as_str()).unwrap_or("string");
+        let typed = match kind {
+            "integer" | "boolean" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::from(value.as_str())),
+            "number" => value.parse::<f64>().map(Value::from).unwrap_or_else(|_| Value::from(value.as_str())),
+            _ => Value::from(value.as_str()),
+        };
+        out.insert(key.clone(), typed);
+    }
+    let digest = Sha256::digest(format!("{:?}", vm.config).as_bytes());
+    out.insert("digest".into(), Value::from(digest.iter().take(20).map(|b| format!("{b:02x}")).collect::<String>()));
+    Value::Object(out)
+}
+
+fn agent_call(cluster: &mut Cluster, call: &Call, vmid: u32, vm: &Vm, endpoint: &str) -> Result<Value, ApiError> {
+    if !vm.running {
+        return Err(err(500, format!("VM {vmid} is not running")));
+    }
+    let enabled = vm.config.get("agent").is_some_and(|a| a.split(',').any(|p| p == "1" || p == "enabled=1"));
+    if !enabled {
+        return Err(err(500, "No QEMU guest agent configured"));
+    }
+    match (call.method, endpoint) {
+        ("POST", "/agent/ping") => Ok(json!({})),
+        ("GET", "/agent/get-fsinfo") => {
+            let total = vm.config.get("scsi0").map_or(0, |d| disk_bytes(d));
+            Ok(json!({"result": [{"name": "sda1", "mountpoint": "/", "type": "ext4", "total-bytes": total, "used-bytes": total / 4, "disk": []}]}))
+        }
+        ("POST", "/agent/exec") => {
+            let argv: Vec<&str> = call.params.get("command").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+            let pid = cluster.next_pid() as i64;
+            cluster.execs.insert((vmid, pid), run_guest_command(&argv));
+            Ok(json!({"pid": pid}))
+        }
+        ("GET", "/agent/exec-status") => {
+            let pid = call.int("pid").unwrap_or(0);
+            let result = cluster.execs.get(&(vmid, pid)).ok_or_else(|| err(500, "Agent error: Invalid parameter 'pid'"))?;
+            Ok(json!({"exited": 1, "exitcode": result.exitcode, "out-data": result.out}))
+        }
+        _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
+    }
+}
+
+/// The guest's shell, as far as tests need one: `echo TEXT` and `exit N`.
+fn run_guest_command(argv: &[&str]) -> ExecResult {
+    let script = match argv {
+        ["/bin/sh", "-c", script] => *script,
+        _ => "",
+    };
+    if let Some(text) = script.strip_prefix("echo ") {
+        return ExecResult { exitcode: 0, out: format!("{text}\n") };
+    }
+    let exitcode = script.strip_prefix("exit ").and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    ExecResult { exitcode, out: String::new() }
+}
+
+fn next_id(cluster: &Cluster, wanted: Option<i64>) -> Result<Value, ApiError> {
+    match wanted {
+        Some(id) if cluster.vms.contains_key(&(id as u32)) => Err(bad_param("vmid", format!("VM {id} already exists"))),
+        Some(id) => Ok(json!(id)),
+        None => Ok(json!((100u32..).find(|id| !cluster.vms.contains_key(id)).unwrap_or(100))),
+    }
+}
+
+fn task_status(cluster: &Cluster, node: &str, upid: &str) -> Result<Value, ApiError> {
+    let task = cluster.task(upid).filter(|t| t.node == node).ok_or_else(|| err(500, "no such task"))?;
+    let mut out = json!({
+        "upid": task.upid, "node": task.node, "pid": task.pid, "pstart": task.pid, "starttime": task.starttime,
+        "type": task.kind, "id": task.vmid.to_string(), "user": task.user,
+        "status": if task.exitstatus.is_some() { "stopped" } else { "running" },
+    });
+    if let Some(exit) = &task.exitstatus {
+        out["exitstatus"] = json!(exit);
+    }
+    Ok(out)
+}
+
+fn task_log(cluster: &Cluster, node: &str, upid: &str) -> Result<Value, ApiError> {
+    let task = cluster.task(upid).filter(|t| t.node == node).ok_or_else(|| err(500, "no such task"))?;
+    let mut lines = vec![json!({"n": 1, "t": format!("{} {}", task.kind, task.vmid)})];
+    if let Some(exit) = &task.exitstatus {
+        let last = if exit == "OK" { "TASK OK".to_string() } else { format!("TASK ERROR: {exit}") };
+        lines.push(json!({"n": 2, "t": last}));
+    }
+    Ok(Value::Array(lines))
+}
+
+fn node_entry(cluster: &Cluster, faults: &Faults, node: &str) -> Value {
+    let used: u64 = cluster.vms.values().filter(|vm| vm.node == node && vm.running).map(memory_bytes).sum();
+    let online = !faults.down_nodes.contains(node);
+    json!({"node": node, "status": if online { "online" } else { "offline" }, "maxmem": NODE_MEMORY, "mem": used, "maxcpu": NODE_CPUS, "cpu": 0.05, "uptime": 3600})
+}
+
+fn memory_bytes(vm: &Vm) -> u64 {
+    vm.config.get("memory").and_then(|m| m.split(',').next()?.trim_start_matches("current=").parse::<u64>().ok()).unwrap_or(512) << 20
+}
+
+fn vm_state(vm: &Vm, faults: &Faults) -> &'static str {
+    if faults.down_nodes.contains(&vm.node) {
+        "unknown"
+    } else if vm.running {
+        "running"
+    } else {
+        "stopped"
+    }
+}
+
+fn vm_entry(vmid: u32, vm: &Vm, faults: &Faults) -> Value {
+    let mut entry = json!({
+        "vmid": vmid, "name": vm.config.get("name").cloned().unwrap_or_default(), "status": vm_state(vm, faults),
+        "maxmem": memory_bytes(vm), "maxdisk": vm.config.get("scsi0").map_or(0, |d| disk_bytes(d)),
+        "cpus": vm.config.get("cores").and_then(|c| c.parse::<u64>().ok()).unwrap_or(1),
+        "uptime": vm.started.map_or(0, |s| s.elapsed().as_secs()), "template": u8::from(is_template(vm)),
+    });
+    if let Some(tags) = vm.config.get("tags") {
+        entry["tags"] = json!(tags);
+    }
+    if let Some(lock) = &vm.lock {
+        entry["lock"] = json!(lock);
+    }
+    entry
+}
+
+fn status_current(vmid: u32, vm: &Vm, faults: &Faults) -> Value {
+    let mut status = vm_entry(vmid, vm, faults);
+    let running = vm.running;
+    status["status"] = json!(if running { "running" } else { "stopped" });
+    status["qmpstatus"] = status["status"].clone();
+    status["agent"] = json!(u8::from(vm.config.contains_key("agent")));
+    status["cpu"] = json!(if running { 0.02 } else { 0.0 });
+    status["mem"] = json!(if running { memory_bytes(vm) / 2 } else { 0 });
+    status["ha"] = json!({"managed": 0});
+    status
+}
+
+fn resources(cluster: &Cluster, faults: &Faults, kind: Option<&str>) -> Value {
+    let mut out = Vec::new();
+    if kind.is_none() || kind == Some("node") {
+        for node in &cluster.nodes {
+            let mut entry = node_entry(cluster, faults, node);
+            entry["id"] = json!(format!("node/{node}"));
+            entry["type"] = json!("node");
+            out.push(entry);
+        }
+    }
+    if kind.is_none() || kind == Some("vm") {
+        for (vmid, vm) in &cluster.vms {
+            let mut entry = vm_entry(*vmid, vm, faults);
+            let cpus = entry["cpus"].take();
+            entry.as_object_mut().map(|o| o.remove("cpus"));
+            entry["maxcpu"] = cpus;
+            entry["id"] = json!(format!("qemu/{vmid}"));
+            entry["type"] = json!("qemu");
+            entry["node"] = json!(vm.node);
+            out.push(entry);
+        }
+    }
+    if kind.is_none() || kind == Some("storage") {
+        for node in &cluster.nodes {
+            out.push(json!({
+                "id": format!("storage/{node}/local-lvm"), "type": "storage", "storage": "local-lvm", "node": node,
+                "status": if faults.down_nodes.contains(node) { "unknown" } else { "available" },
+                "content": "images,rootdir", "plugintype": "lvmthin", "maxdisk": 512u64 << 30, "disk": 0, "shared": 0,
+            }));
+        }
+    }
+    Value::Array(out)
+}

@@ -1,0 +1,211 @@
+//! The modelled cluster: nodes, VMs with their config, and tasks that finish
+//! lazily (whenever a request arrives after their due time), holding their
+//! VM's lock while they run.
+
+use std::collections::BTreeMap;
+use crate::faults::Faults;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub type Config = BTreeMap<String, String>;
+
+#[derive(Debug, Clone)]
+pub struct Vm {
+    pub node: String,
+    pub config: Config,
+    pub running: bool,
+    /// Since when the guest runs (for `uptime`).
+    pub started: Option<Instant>,
+    /// The config lock PVE shows (`clone` while a clone runs).
+    pub lock: Option<String>,
+    /// A task holds the VM's lock file.
+    pub busy: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    Clone,
+    Start,
+    Stop,
+    Delete,
+    Config { set: Vec<(String, String)>, delete: Vec<String> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub upid: String,
+    pub node: String,
+    pub kind: String,
+    pub vmid: u32,
+    pub user: String,
+    pub pid: u32,
+    pub starttime: u64,
+    pub due: Instant,
+    pub failure: Option<String>,
+    pub effect: Effect,
+    /// Set once the task stopped: `OK` or the error.
+    pub exitstatus: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecResult {
+    pub exitcode: i64,
+    pub out: String,
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub nodes: Vec<String>,
+    pub vms: BTreeMap<u32, Vm>,
+    pub tasks: Vec<Task>,
+    pub execs: BTreeMap<(u32, i64), ExecResult>,
+    next_pid: u32,
+}
+
+pub const NODE_MEMORY: u64 = 64 << 30;
+pub const NODE_CPUS: u64 = 16;
+
+impl Cluster {
+    /// `count` nodes named `pve1`, `pve2`, ...; the template VM on the first.
+    pub fn new(count: usize, template_vmid: u32) -> Self {
+        let nodes: Vec<String> = (1..=count.max(1)).map(|i| format!("pve{i}")).collect();
+        let config: Config = [
+            ("name", "debian-12-web3-template"),
+            ("template", "1"),
+            ("memory", "512"),
+            ("cores", "1"),
+            ("ostype", "l26"),
+            ("scsihw", "virtio-scsi-pci"),
+            ("scsi0", &format!("local-lvm:base-{template_vmid}-disk-0,size=3G")),
+            ("ide2", &format!("local-lvm:vm-{template_vmid}-cloudinit,media=cdrom")),
+            ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
+            ("boot", "order=scsi0"),
+            ("agent", "enabled=1"),
+            ("serial0", "socket"),
+            ("vga", "serial0"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false };
+        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), next_pid: 4000 }
+    }
+
+    /// Starts a task; the VM stays busy until it is due.
+    /// How long it runs and whether it fails come from the fault knobs.
+    pub fn start_task(&mut self, node: &str, kind: &str, vmid: u32, user: &str, faults: &Faults, effect: Effect) -> String {
+        let (run, failure) = (faults.task_duration, faults.failing_tasks.clone());
+        self.next_pid += 1;
+        let pid = self.next_pid;
+        let starttime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let upid = format!("UPID:{node}:{pid:08X}:{pid:08X}:{starttime:08X}:{kind}:{vmid}:{user}:");
+        if let Some(vm) = self.vms.get_mut(&vmid) {
+            vm.busy = true;
+        }
+        self.tasks.push(Task {
+            upid: upid.clone(),
+            node: node.to_string(),
+            kind: kind.to_string(),
+            vmid,
+            user: user.to_string(),
+            pid,
+            starttime,
+            due: Instant::now() + run,
+            failure,
+            effect,
+            exitstatus: None,
+        });
+        upid
+    }
+
+    /// Finishes every task whose time has come.
+    pub fn settle(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.tasks.len() {
+            if self.tasks[i].exitstatus.is_some() || self.tasks[i].due > now {
+                continue;
+            }
+            let task = self.tasks[i].clone();
+            let exitstatus = match &task.failure {
+                None => {
+                    self.apply(task.vmid, &task.effect);
+                    "OK".to_string()
+                }
+                Some(error) => {
+                    if matches!(task.effect, Effect::Clone) {
+                        self.vms.remove(&task.vmid);
+                    }
+                    error.clone()
+                }
+            };
+            if let Some(vm) = self.vms.get_mut(&task.vmid) {
+                vm.busy = false;
+            }
+            self.tasks[i].exitstatus = Some(exitstatus);
+        }
+    }
+
+    fn apply(&mut self, vmid: u32, effect: &Effect) {
+        if let Effect::Delete = effect {
+            self.vms.remove(&vmid);
+            return;
+        }
+        let Some(vm) = self.vms.get_mut(&vmid) else { return };
+        match effect {
+            Effect::Clone => vm.lock = None,
+            Effect::Start => {
+                vm.running = true;
+                vm.started = Some(Instant::now());
+            }
+            Effect::Stop => {
+                vm.running = false;
+                vm.started = None;
+            }
+            Effect::Config { set, delete } => {
+                for key in delete {
+                    vm.config.remove(key);
+                }
+                vm.config.extend(set.iter().cloned());
+            }
+            Effect::Delete => {}
+        }
+    }
+
+    pub fn task(&self, upid: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.upid == upid)
+    }
+
+    pub fn next_pid(&mut self) -> u32 {
+        self.next_pid += 1;
+        self.next_pid
+    }
+}
+
+/// A disk's size in bytes from its config string (`...,size=20G`).
+pub fn disk_bytes(disk: &str) -> u64 {
+    disk.split(',').find_map(|p| p.strip_prefix("size=")).and_then(parse_size).unwrap_or(0)
+}
+
+/// `20G`, `512M`, `1.5T`, bare bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 'B'),
+    };
+    let shift = match unit.to_ascii_uppercase() {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return None,
+    };
+    number.parse::<f64>().ok().map(|n| (n * (1u64 << shift) as f64) as u64)
+}
+
+pub fn format_size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{}G", bytes >> 30)
+    } else {
+        format!("{}M", bytes >> 20)
+    }
+}

@@ -1,0 +1,99 @@
+//! Just enough HTTP/1.1 for the stand-in: one request at a time on a
+//! keep-alive connection, `Content-Length` bodies, form-encoded parameters.
+
+use std::io::{BufRead, BufReader, Read, Write};
+
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Query parameters, then form-encoded body parameters, in order.
+    pub params: Vec<(String, String)>,
+    pub authorization: Option<String>,
+}
+
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Reads the next request; `Ok(None)` when the client closed the connection.
+pub fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad request line"));
+    };
+    let (method, target) = (method.to_string(), target.to_string());
+    let mut length = 0usize;
+    let mut authorization = None;
+    let mut form_body = false;
+    let mut head = line.len();
+    loop {
+        line.clear();
+        head += reader.read_line(&mut line)?;
+        if head > MAX_HEAD {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "request head too large"));
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let Some((name, value)) = header.split_once(':') else { continue };
+        let value = value.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse().unwrap_or(0),
+            "authorization" => authorization = Some(value.to_string()),
+            "content-type" => form_body = value.starts_with("application/x-www-form-urlencoded"),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length.min(MAX_BODY)];
+    reader.read_exact(&mut body)?;
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let mut params = parse_form(query);
+    if form_body {
+        params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    }
+    Ok(Some(Request { method, path: path.to_string(), params, authorization }))
+}
+
+pub fn write_response<W: Write>(out: &mut W, status: u16, reason: &str, body: &str) -> std::io::Result<()> {
+    let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+    write!(
+        out,
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json;charset=UTF-8\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
+
+pub fn parse_form(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(&k.replace('+', " ")), percent_decode(&v.replace('+', " ")))
+        })
+        .collect()
+}
+
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
