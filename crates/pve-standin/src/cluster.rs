@@ -28,7 +28,22 @@ pub enum Effect {
     Stop,
     Delete,
     Config { set: Vec<(String, String)>, delete: Vec<String> },
+    /// An upload lands on a node's storage as a volume.
+    StoreVolume { node: String, volid: String, size: u64 },
+    RemoveVolume { node: String, volid: String },
 }
+
+/// A storage every node has, as a fresh PVE install sets it up.
+pub struct Storage {
+    pub id: &'static str,
+    pub plugintype: &'static str,
+    pub content: &'static str,
+}
+
+pub const STORAGES: [Storage; 2] = [
+    Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl" },
+    Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir" },
+];
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -58,6 +73,8 @@ pub struct Cluster {
     pub vms: BTreeMap<u32, Vm>,
     pub tasks: Vec<Task>,
     pub execs: BTreeMap<(u32, i64), ExecResult>,
+    /// Volumes on the nodes' storages other than VM disks: (node, volid) to size.
+    pub volumes: BTreeMap<(String, String), u64>,
     next_pid: u32,
 }
 
@@ -87,7 +104,7 @@ impl Cluster {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false };
-        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), next_pid: 4000 }
+        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), volumes: BTreeMap::new(), next_pid: 4000 }
     }
 
     /// Starts a task; the VM stays busy until it is due.
@@ -145,9 +162,20 @@ impl Cluster {
     }
 
     fn apply(&mut self, vmid: u32, effect: &Effect) {
-        if let Effect::Delete = effect {
-            self.vms.remove(&vmid);
-            return;
+        match effect {
+            Effect::Delete => {
+                self.vms.remove(&vmid);
+                return;
+            }
+            Effect::StoreVolume { node, volid, size } => {
+                self.volumes.insert((node.clone(), volid.clone()), *size);
+                return;
+            }
+            Effect::RemoveVolume { node, volid } => {
+                self.volumes.remove(&(node.clone(), volid.clone()));
+                return;
+            }
+            _ => {}
         }
         let Some(vm) = self.vms.get_mut(&vmid) else { return };
         match effect {
@@ -166,7 +194,7 @@ impl Cluster {
                 }
                 vm.config.extend(set.iter().cloned());
             }
-            Effect::Delete => {}
+            Effect::Delete | Effect::StoreVolume { .. } | Effect::RemoveVolume { .. } => {}
         }
     }
 

@@ -1,7 +1,7 @@
 //! A Proxmox VE API stand-in for tests: an HTTPS server on 127.0.0.1 that
 //! refuses every request the published API schema (PVE 9.1) does not allow
 //! and models what a provisioner relies on — nodes, VMs, clone, power, config,
-//! resize, destroy, the guest agent, asynchronous tasks with UPIDs and the
+//! resize, destroy, ISO uploads to a node's storage, the guest agent, asynchronous tasks with UPIDs and the
 //! locks they hold — with fault knobs. It records every refusal, so a test
 //! can assert that a client never sent a request the real API would reject.
 //!
@@ -155,6 +155,13 @@ impl StandIn {
         cluster.vms.get(&vmid).map(|vm| (vm.node.clone(), vm.config.clone().into_iter().collect()))
     }
 
+    /// The ISO volumes on the nodes' storages, as `(node, volid)`.
+    pub fn volumes(&self) -> Vec<(String, String)> {
+        let mut cluster = locked(&self.shared.cluster);
+        cluster.settle();
+        cluster.volumes.keys().cloned().collect()
+    }
+
     /// Whether a VM is running (after settling due tasks).
     pub fn is_running(&self, vmid: u32) -> Option<bool> {
         let mut cluster = locked(&self.shared.cluster);
@@ -231,7 +238,8 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         .entry("/nodes/{node}/qemu/{vmid}/config", "GET")
         .and_then(|e| e["returns"]["properties"].as_object())
         .unwrap_or(&empty);
-    let call = api::Call { method: &request.method, template: checked.template, params: &checked.params, user: &shared.token_user, config_types };
+    let upload = request.upload.as_deref();
+    let call = api::Call { method: &request.method, template: checked.template, params: &checked.params, user: &shared.token_user, config_types, upload };
     let result = api::handle(&mut locked(&shared.cluster), &faults, &call);
     match result {
         Ok(data) => {

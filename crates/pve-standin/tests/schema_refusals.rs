@@ -138,3 +138,34 @@ fn a_running_task_locks_its_vm() {
     assert_eq!(status, 500);
     assert_eq!(body["message"], "VM 100 is locked (clone)\n");
 }
+
+/// A multipart upload of `data` as `file` with `content`; the status and body.
+fn upload(api: &Api, storage: &str, content: &str, file: &str, data: &[u8]) -> (u16, Value) {
+    let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\n{content}\r\n--b0\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"{file}\"\r\n\r\n").into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--b0--\r\n");
+    let url = format!("{}/nodes/pve2/storage/{storage}/upload", api.base);
+    let mut response = api.agent.post(&url).header("Authorization", &api.auth).header("Content-Type", "multipart/form-data; boundary=b0").send(&body[..]).expect("an answer");
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+#[test]
+fn an_iso_upload_lands_on_its_node_and_storage_and_is_deleted_as_a_task() {
+    let standin = StandIn::start(Options::default()).expect("stand-in starts");
+    let api = Api::new(&standin);
+    let (status, answer) = upload(&api, "local", "iso", "seed.iso", b"\r\n--b1 binary\0data");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["data"].as_str().unwrap().contains(":imgcopy:"), "{answer}");
+    assert_eq!(standin.volumes(), [("pve2".to_string(), "local:iso/seed.iso".to_string())]);
+    let (_, listed) = api.call("GET", "/nodes/pve2/storage/local/content", &[("content", "iso")]);
+    assert_eq!(listed["data"][0]["size"], 18);
+    assert_eq!(upload(&api, "local-lvm", "iso", "x.iso", b"x").0, 500, "local-lvm holds no ISOs");
+    assert_eq!(upload(&api, "local", "iso", "x.txt", b"x").0, 500, "an ISO's extension");
+    assert_eq!(upload(&api, "local", "images", "x.iso", b"x").0, 400, "content outside the schema's enum");
+    let (status, _) = api.call("DELETE", "/nodes/pve2/storage/local/content/local%3Aiso%2Fseed.iso", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(standin.volumes(), []);
+    assert_eq!(standin.refusals().len(), 1, "only the upload with content=images");
+    assert_eq!(standin.bad_answers(), Vec::<String>::new());
+}
