@@ -219,3 +219,31 @@ fn a_terminate_that_timed_out_after_acting_is_confirmed_by_what_is_left() {
     host.backend.terminate("vm-a").unwrap();
     host.assert_gone("vm-a");
 }
+
+#[test]
+fn throttles_are_vm_config_and_reset_to_no_limit() {
+    use provisioner::provider::{Limit, ThrottleChange};
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.backend.spawn(&spec).unwrap();
+    let change = ThrottleChange {
+        cpu_shares: Some(256),
+        cpu_quota_percent: Some(Limit::Set(50)),
+        bandwidth_in_kbps: Some(Limit::Set(8000)),
+        bandwidth_out_kbps: Some(Limit::Set(8000)),
+        iops_read: Some(Limit::Set(100)),
+        iops_write: None,
+    };
+    host.backend.throttle("vm-a", &change).unwrap();
+    let config = host.standin().vm(120).unwrap().1;
+    assert_eq!((value(&config, "cpuunits"), value(&config, "cpulimit")), ("256".into(), "1".into()), "50% of each of 2 vCPUs");
+    assert!(value(&config, "net0").ends_with(",rate=0.953674"), "8000 kbit/s in PVE's MB/s (MiB): {config:?}");
+    assert!(value(&config, "scsi0").ends_with(",iops_rd=100"), "{config:?}");
+    let one_way = ThrottleChange { bandwidth_in_kbps: Some(Limit::Set(800)), ..ThrottleChange::default() };
+    assert_eq!(host.backend.throttle("vm-a", &one_way).unwrap_err().code, ErrorCode::Unsupported);
+    host.backend.throttle("vm-a", &ThrottleChange::defaults()).unwrap();
+    let config = host.standin().vm(120).unwrap().1;
+    assert_eq!((value(&config, "cpuunits"), value(&config, "cpulimit")), ("1024".into(), String::new()));
+    assert!(!value(&config, "net0").contains("rate=") && !value(&config, "scsi0").contains("iops_rd="), "{config:?}");
+}

@@ -260,10 +260,19 @@ fn config_change(call: &Call) -> Effect {
         .params
         .iter()
         .filter(|(k, _)| !CONTROL.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .map(|(k, v)| (k.clone(), config_text(v)))
         .collect();
     let delete = call.str("delete").split([',', ';', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
     Effect::Config { set, delete }
+}
+
+/// A config value as PVE writes it to the VM's config file (`1`, not `1.0`).
+fn config_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map_or_else(|| n.to_string(), |f| format!("{}", f as i64)),
+        other => other.to_string(),
+    }
 }
 
 fn apply_config(vm: &mut Vm, effect: &Effect) {

@@ -1,7 +1,7 @@
 //! The Proxmox VE backend, over the PVE REST API (cargo feature `proxmox`):
 //! the configuration, the API token, verified TLS, the client with its error
 //! table and task following, the cluster layer, seed ISOs on a storage,
-//! placement, spawn, and the [`Provider`](crate::provider::Provider) itself.
+//! placement, spawn, throttles, and the [`Provider`](crate::provider::Provider) itself.
 
 pub mod client;
 pub mod config;
@@ -10,6 +10,7 @@ mod placement;
 mod provider;
 mod seed;
 mod spawn;
+mod throttle;
 pub mod tls;
 pub mod vms;
 pub mod token;

@@ -2,9 +2,8 @@
 //! cluster in one `/cluster/resources` call. Power states map from that
 //! listing's `status`: `running` is running, `stopped` is shut off, anything
 //! else (a node that does not answer shows `unknown`) is other; a paused
-//! guest still shows `running` there. Not implemented, and so not declared:
-//! throttles (the VM config's cpulimit/cpuunits, disk and NIC limits),
-//! snapshots, hibernation. Metrics come from the same listing; it carries
+//! guest still shows `running` there. Throttles are VM config (see
+//! `throttle`). Not implemented, and so not declared: snapshots, hibernation. Metrics come from the same listing; it carries
 //! no cumulative CPU time, so `cpu_time_ns` stays 0, and no in-guest figures.
 
 use super::client::Client;
@@ -12,6 +11,7 @@ use super::config::ProxmoxConfig;
 use super::placement;
 use super::seed::Seeds;
 use super::spawn::Spawn;
+use super::throttle;
 use super::vms::{Cluster, Power};
 use crate::host::cloud_init::nocloud_seed;
 use crate::host::config::VmidRange;
@@ -62,7 +62,15 @@ impl Provider for ProxmoxProvider {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { guest_agent: true, metrics: true, multi_host: true, idempotent_spawn: true, ..Capabilities::default() }
+        Capabilities {
+            guest_agent: true,
+            metrics: true,
+            throttle: true,
+            persistent_throttle: true,
+            multi_host: true,
+            idempotent_spawn: true,
+            ..Capabilities::default()
+        }
     }
 
     /// The API answers and takes the token.
@@ -170,7 +178,9 @@ impl Provider for ProxmoxProvider {
         Ok(stats.into_iter().filter(|s| names.is_none_or(|n| n.contains(&s.name))).collect())
     }
 
-    fn throttle(&self, name: &str, _change: &ThrottleChange) -> Result<(), ProviderError> {
-        Err(ProviderError::new(ErrorCode::Unsupported, format!("throttling {name}: the Proxmox VE backend does not throttle yet")))
+    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
+        let client = self.client()?;
+        let vm = Cluster::new(client).find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        throttle::apply(client, &vm, change)
     }
 }
