@@ -103,7 +103,7 @@ fn libvirt_real() -> Subject {
 /// The three-node PVE stand-in; every case ends with no request refused by its schema check.
 fn proxmox_standin() -> Subject {
     let root = tempfile::tempdir().unwrap();
-    let standin = pve_host::write(&HostPaths::with_root(root.path()), "vmbr0");
+    let standin = pve_host::write(&HostPaths::with_root(root.path()), "vmbr0", pve_host::Options::default());
     let mut subject = open(root, "proxmox", false, "vmbr0");
     subject._hypervisor = Some(Box::new(standin));
     subject.scripted_guest = true;

@@ -24,9 +24,13 @@ struct Host {
 
 impl Host {
     fn new() -> Self {
+        Self::with(pve_standin::Options::default())
+    }
+
+    fn with(options: pve_standin::Options) -> Self {
         let root = tempfile::tempdir().unwrap();
         let paths = HostPaths::with_root(root.path());
-        let guard = pve_host::write(&paths, "vmbr0");
+        let guard = pve_host::write(&paths, "vmbr0", options);
         let config = DbConfig::load(&paths, true).unwrap();
         let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
         Self { backend, guard, _root: root }
@@ -102,6 +106,23 @@ fn spawn_makes_the_reserved_vmid_with_the_seed_as_a_cdrom() {
     host.backend.terminate("vm-a").unwrap();
     host.assert_gone("vm-a");
     host.backend.terminate("vm-a").unwrap();
+}
+
+#[test]
+fn a_template_on_shared_storage_lets_placement_choose_the_node() {
+    let host = Host::with(pve_standin::Options { template_storage: "ceph", ..pve_standin::Options::default() });
+    let running = spec("vm-a", Some(120), 4);
+    host.stage(&running);
+    host.backend.spawn(&running).unwrap();
+    host.backend.start("vm-a").unwrap();
+    let (first, config) = host.standin().vm(120).unwrap();
+    assert!(value(&config, "scsi0").starts_with("local-lvm:vm-120-disk-0"), "a full copy onto the configured storage: {config:?}");
+    let next = spec("vm-b", Some(121), 4);
+    host.stage(&next);
+    host.backend.spawn(&next).unwrap();
+    let (second, _) = host.standin().vm(121).unwrap();
+    assert_ne!(first, second, "the node running vm-a has less free memory");
+    assert!(host.standin().volumes().contains(&(second, "local:iso/blockhost-seed-vm-b.iso".to_string())), "the seed is on the VM's node");
 }
 
 #[test]

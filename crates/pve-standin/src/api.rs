@@ -1,7 +1,7 @@
 //! What the modelled endpoints do, once a request has passed the schema.
 //! Errors carry PVE's status codes and messages (most VM errors are 500s).
 
-use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY, STORAGES};
+use crate::cluster::{disk_bytes, format_size, is_shared, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY, STORAGES};
 use crate::faults::Faults;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -231,6 +231,14 @@ fn clone(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Res
         t if !cluster.nodes.iter().any(|n| n == t) => return Err(bad_param("target", format!("no such node '{t}'"))),
         t => t.to_string(),
     };
+    let local_volume = vm.config.iter().any(|(key, value)| {
+        let disk = ["scsi", "ide", "sata", "virtio"].iter().any(|bus| key.starts_with(bus));
+        let store = value.split(':').next().unwrap_or_default();
+        disk && value.contains(':') && !is_shared(store) && !value.contains(":iso/")
+    });
+    if target != node && local_volume {
+        return Err(err(500, format!("Can't clone VM to node '{target}' (VM uses local storage)")));
+    }
     if !is_template(&vm) && !call.flag("full") {
         return Err(bad_param("full", "linked clone feature is only available for templates"));
     }
@@ -450,7 +458,7 @@ fn resources(cluster: &Cluster, faults: &Faults, kind: Option<&str>) -> Value {
                 out.push(json!({
                     "id": format!("storage/{node}/{}", storage.id), "type": "storage", "storage": storage.id, "node": node,
                     "status": if faults.down_nodes.contains(node) { "unknown" } else { "available" },
-                    "content": storage.content, "plugintype": storage.plugintype, "maxdisk": 512u64 << 30, "disk": 0, "shared": 0,
+                    "content": storage.content, "plugintype": storage.plugintype, "maxdisk": 512u64 << 30, "disk": 0, "shared": u8::from(storage.shared),
                 }));
             }
         }

@@ -38,12 +38,19 @@ pub struct Storage {
     pub id: &'static str,
     pub plugintype: &'static str,
     pub content: &'static str,
+    /// Every node reaches the same volumes (Ceph); else each node has its own.
+    pub shared: bool,
 }
 
-pub const STORAGES: [Storage; 2] = [
-    Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl" },
-    Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir" },
+pub const STORAGES: [Storage; 3] = [
+    Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl", shared: false },
+    Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir", shared: false },
+    Storage { id: "ceph", plugintype: "rbd", content: "images,rootdir", shared: true },
 ];
+
+pub fn is_shared(storage: &str) -> bool {
+    STORAGES.iter().any(|s| s.id == storage && s.shared)
+}
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -82,8 +89,9 @@ pub const NODE_MEMORY: u64 = 64 << 30;
 pub const NODE_CPUS: u64 = 16;
 
 impl Cluster {
-    /// `count` nodes named `pve1`, `pve2`, ...; the template VM on the first.
-    pub fn new(count: usize, template_vmid: u32) -> Self {
+    /// `count` nodes named `pve1`, `pve2`, ...; the template VM on the
+    /// first, its disks on `template_storage`.
+    pub fn new(count: usize, template_vmid: u32, template_storage: &str) -> Self {
         let nodes: Vec<String> = (1..=count.max(1)).map(|i| format!("pve{i}")).collect();
         let config: Config = [
             ("name", "debian-12-web3-template"),
@@ -92,8 +100,8 @@ impl Cluster {
             ("cores", "1"),
             ("ostype", "l26"),
             ("scsihw", "virtio-scsi-pci"),
-            ("scsi0", &format!("local-lvm:base-{template_vmid}-disk-0,size=3G")),
-            ("ide2", &format!("local-lvm:vm-{template_vmid}-cloudinit,media=cdrom")),
+            ("scsi0", &format!("{template_storage}:base-{template_vmid}-disk-0,size=3G")),
+            ("ide2", &format!("{template_storage}:vm-{template_vmid}-cloudinit,media=cdrom")),
             ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
             ("boot", "order=scsi0"),
             ("agent", "enabled=1"),

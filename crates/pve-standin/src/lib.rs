@@ -32,6 +32,9 @@ use std::time::Duration;
 pub struct Options {
     pub nodes: usize,
     pub template_vmid: u32,
+    /// The storage of the template's disks: `local-lvm` (each node its own,
+    /// as a fresh install has it) or `ceph` (shared by every node).
+    pub template_storage: &'static str,
     /// `USER@REALM!TOKENID`
     pub token_id: String,
     pub secret: String,
@@ -42,6 +45,7 @@ impl Default for Options {
         Self {
             nodes: 3,
             template_vmid: 9001,
+            template_storage: "local-lvm",
             token_id: "root@pam!blockhost".into(),
             secret: "5f0c2a77-3c1e-4b8e-9a51-0d6f4e2b9c10".into(),
         }
@@ -87,7 +91,7 @@ impl StandIn {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let shared = Arc::new(Shared {
             schema: Schema::published(),
-            cluster: Mutex::new(cluster::Cluster::new(options.nodes, options.template_vmid)),
+            cluster: Mutex::new(cluster::Cluster::new(options.nodes, options.template_vmid, options.template_storage)),
             faults: Mutex::new(Faults::default()),
             refusals: Mutex::new(Vec::new()),
             bad_answers: Mutex::new(Vec::new()),

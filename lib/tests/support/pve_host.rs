@@ -5,7 +5,8 @@
 //! check refused nothing and that it answered in the schema's shapes.
 
 use provisioner::host::paths::HostPaths;
-use pve_standin::{Options, StandIn};
+pub use pve_standin::Options;
+use pve_standin::StandIn;
 use std::os::unix::fs::PermissionsExt;
 
 pub struct StandInGuard(pub StandIn);
@@ -19,8 +20,8 @@ impl Drop for StandInGuard {
     }
 }
 
-pub fn write(paths: &HostPaths, bridge: &str) -> StandInGuard {
-    let standin = StandIn::start(Options::default()).expect("stand-in starts");
+pub fn write(paths: &HostPaths, bridge: &str, options: Options) -> StandInGuard {
+    let standin = StandIn::start(options).expect("stand-in starts");
     std::fs::create_dir_all(paths.config_dir()).unwrap();
     std::fs::create_dir_all(paths.state_dir()).unwrap();
     let token = paths.config_file("pve-token");
