@@ -3,7 +3,8 @@
 //! seed ISO as a cdrom, CPU, memory, NIC, tags, the grown disk), and the
 //! ambiguous writes of spawn and terminate under the stand-in's faults
 //! (timeout after acting, 5xx, a task failing midway, a node down): never a
-//! second VM, never a VMID left taken, never a seed left behind.
+//! second VM, never a VMID left taken, never a seed left behind; and the
+//! create verb carrying the VMID it reserved, rolled back when the cluster uses it.
 #![cfg(feature = "proxmox")]
 
 #[path = "support/pve_host.rs"]
@@ -267,4 +268,50 @@ fn throttles_are_vm_config_and_reset_to_no_limit() {
     let config = host.standin().vm(120).unwrap().1;
     assert_eq!((value(&config, "cpuunits"), value(&config, "cpulimit")), ("1024".into(), String::new()));
     assert!(!value(&config, "net0").contains("rate=") && !value(&config, "scsi0").contains("iops_rd="), "{config:?}");
+}
+
+/// The create verb on a host whose manifest names the proxmox backend.
+fn create_through_the_verb(paths: &HostPaths, name: &str) -> Result<provisioner::verbs::create::CreateResult, String> {
+    use provisioner::verbs::create::{self, CreateArgs};
+    use provisioner::verbs::{Interrupt, Session};
+    let session = Session::open(paths.clone(), false, true).map_err(|e| e.to_string())?;
+    let args = CreateArgs {
+        name: name.into(),
+        owner_wallet: "0x1234567890abcdef1234567890abcdef12345678".into(),
+        cpu: 1,
+        memory_mib: 512,
+        disk_gib: 5,
+        apply: true,
+        cloud_init_content: None,
+        nft_token_id: None,
+        expiry_days: 30,
+        username: "admin".into(),
+    };
+    create::run(&session, &args, &Interrupt::default(), &mut |_: &str| {}).map_err(|e| e.message())
+}
+
+#[test]
+fn the_create_verb_carries_the_vmid_it_reserved_and_a_taken_one_rolls_back() {
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    let guard = pve_host::write(&paths, "vmbr0", pve_standin::Options::default());
+    std::fs::create_dir_all(paths.manifest().parent().unwrap()).unwrap();
+    std::fs::write(paths.manifest(), r#"{"name": "proxmox"}"#).unwrap();
+    std::fs::write(paths.config_file("network-mode"), "broker\n").unwrap();
+    std::fs::create_dir_all(paths.run_dir()).unwrap();
+
+    let made = create_through_the_verb(&paths, "vm-a").unwrap();
+    assert_eq!(made.vmid, serde_json::json!(100), "the first of vmid_range 100-199");
+    assert_eq!(guard.0.vm(100).map(|(_, c)| value(&c, "name")).as_deref(), Some("vm-a"));
+
+    // VMID 101, next in the database, is taken in the cluster behind its back.
+    let config = DbConfig::load(&paths, true).unwrap();
+    let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
+    let squatter = spec("squatter", Some(101), 4);
+    backend.stage_bootstrap("squatter", &squatter.bootstrap).unwrap();
+    backend.spawn(&squatter).unwrap();
+    let err = create_through_the_verb(&paths, "vm-b").unwrap_err();
+    assert!(err.contains("VMID 101 reserved for vm-b is already used by VM squatter on node pve1"), "{err}");
+    assert_eq!(backend.get("vm-b").unwrap(), None);
+    assert_eq!(backend.leftovers("vm-b").unwrap(), Vec::<String>::new(), "the rollback removed the seed");
 }
