@@ -90,6 +90,10 @@ impl BootstrapFormat {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmSpec {
     pub name: String,
+    /// The VMID the create verb reserved in the VM database (db.yaml
+    /// `vmid_range`), for a backend whose VMs are numbered (Proxmox VE);
+    /// `None` lets such a backend pick a free one. Others ignore it.
+    pub vmid: Option<u32>,
     pub vcpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,

@@ -1,7 +1,7 @@
 //! What the modelled endpoints do, once a request has passed the schema.
 //! Errors carry PVE's status codes and messages (most VM errors are 500s).
 
-use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY};
+use crate::cluster::{disk_bytes, format_size, is_shared, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY, STORAGES};
 use crate::faults::Faults;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -29,6 +29,8 @@ pub struct Call<'a> {
     pub user: &'a str,
     /// The config keys the schema defines for `GET .../config`, to type its answer.
     pub config_types: &'a Map<String, Value>,
+    /// The file of a multipart upload.
+    pub upload: Option<&'a [u8]>,
 }
 
 impl Call<'_> {
@@ -76,6 +78,7 @@ pub fn handle(cluster: &mut Cluster, faults: &Faults, call: &Call) -> Result<Val
         ("GET", "/nodes/{node}/tasks/{upid}/status") => task_status(cluster, &node, call.str("upid")),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => task_log(cluster, &node, call.str("upid")),
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => clone(cluster, faults, call, &node),
+        (_, storage) if storage.starts_with("/nodes/{node}/storage/{storage}") => storage_call(cluster, faults, call, &node),
         _ => vm_call(cluster, faults, call, &node),
     }
 }
@@ -147,6 +150,50 @@ fn vm_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> R
     }
 }
 
+/// Uploads, listings and removals of ISO images on a node's storage.
+fn storage_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
+    let id = call.str("storage");
+    let storage = STORAGES.iter().find(|s| s.id == id).ok_or_else(|| err(500, format!("storage '{id}' does not exist")))?;
+    let has_content = |kind: &str| storage.content.split(',').any(|c| c == kind);
+    let volumes_here = |cluster: &Cluster| -> Vec<(String, u64)> {
+        let prefix = format!("{id}:");
+        cluster.volumes.iter().filter(|((n, v), _)| n == node && v.starts_with(&prefix)).map(|((_, v), size)| (v.clone(), *size)).collect()
+    };
+    match (call.method, call.template.trim_start_matches("/nodes/{node}/storage/{storage}")) {
+        ("POST", "/upload") => {
+            let content = call.str("content");
+            if !has_content(content) {
+                return Err(err(500, format!("storage '{id}' does not support '{content}' content")));
+            }
+            let file = call.str("filename");
+            if content == "iso" && !(file.ends_with(".iso") || file.ends_with(".img")) {
+                return Err(err(500, "wrong file extension"));
+            }
+            if file.contains('/') {
+                return Err(err(500, format!("illegal name '{file}' - contains a path separator")));
+            }
+            let data = call.upload.ok_or_else(|| err(500, "upload failed: no file in the request"))?;
+            let effect = Effect::StoreVolume { node: node.to_string(), volid: format!("{id}:{content}/{file}"), size: data.len() as u64 };
+            Ok(Value::String(cluster.start_task(node, "imgcopy", 0, call.user, faults, effect)))
+        }
+        ("GET", "/content") => {
+            let kind = call.str("content");
+            let listed = volumes_here(cluster).into_iter().filter(|(volid, _)| kind.is_empty() || volid.split_once(':').is_some_and(|(_, v)| v.starts_with(&format!("{kind}/"))));
+            Ok(Value::Array(listed.map(|(volid, size)| json!({"volid": volid, "format": "iso", "size": size, "content": "iso"})).collect()))
+        }
+        ("DELETE", "/content/{volume}") => {
+            let volume = call.str("volume");
+            let volid = if volume.contains(':') { volume.to_string() } else { format!("{id}:{volume}") };
+            if !volumes_here(cluster).iter().any(|(v, _)| *v == volid) {
+                return Err(err(500, format!("volume '{volid}' does not exist")));
+            }
+            let effect = Effect::RemoveVolume { node: node.to_string(), volid };
+            Ok(Value::String(cluster.start_task(node, "imgdel", 0, call.user, faults, effect)))
+        }
+        _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
+    }
+}
+
 fn find_vm<'c>(cluster: &'c Cluster, node: &str, vmid: u32) -> Result<&'c Vm, ApiError> {
     cluster
         .vms
@@ -184,6 +231,14 @@ fn clone(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Res
         t if !cluster.nodes.iter().any(|n| n == t) => return Err(bad_param("target", format!("no such node '{t}'"))),
         t => t.to_string(),
     };
+    let local_volume = vm.config.iter().any(|(key, value)| {
+        let disk = ["scsi", "ide", "sata", "virtio"].iter().any(|bus| key.starts_with(bus));
+        let store = value.split(':').next().unwrap_or_default();
+        disk && value.contains(':') && !is_shared(store) && !value.contains(":iso/")
+    });
+    if target != node && local_volume {
+        return Err(err(500, format!("Can't clone VM to node '{target}' (VM uses local storage)")));
+    }
     if !is_template(&vm) && !call.flag("full") {
         return Err(bad_param("full", "linked clone feature is only available for templates"));
     }
@@ -213,10 +268,19 @@ fn config_change(call: &Call) -> Effect {
         .params
         .iter()
         .filter(|(k, _)| !CONTROL.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+        .map(|(k, v)| (k.clone(), config_text(v)))
         .collect();
     let delete = call.str("delete").split([',', ';', ' ']).filter(|s| !s.is_empty()).map(str::to_string).collect();
     Effect::Config { set, delete }
+}
+
+/// A config value as PVE writes it to the VM's config file (`1`, not `1.0`).
+fn config_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map_or_else(|| n.to_string(), |f| format!("{}", f as i64)),
+        other => other.to_string(),
+    }
 }
 
 fn apply_config(vm: &mut Vm, effect: &Effect) {
@@ -390,11 +454,13 @@ fn resources(cluster: &Cluster, faults: &Faults, kind: Option<&str>) -> Value {
     }
     if kind.is_none() || kind == Some("storage") {
         for node in &cluster.nodes {
-            out.push(json!({
-                "id": format!("storage/{node}/local-lvm"), "type": "storage", "storage": "local-lvm", "node": node,
-                "status": if faults.down_nodes.contains(node) { "unknown" } else { "available" },
-                "content": "images,rootdir", "plugintype": "lvmthin", "maxdisk": 512u64 << 30, "disk": 0, "shared": 0,
-            }));
+            for storage in &STORAGES {
+                out.push(json!({
+                    "id": format!("storage/{node}/{}", storage.id), "type": "storage", "storage": storage.id, "node": node,
+                    "status": if faults.down_nodes.contains(node) { "unknown" } else { "available" },
+                    "content": storage.content, "plugintype": storage.plugintype, "maxdisk": 512u64 << 30, "disk": 0, "shared": u8::from(storage.shared),
+                }));
+            }
         }
     }
     Value::Array(out)

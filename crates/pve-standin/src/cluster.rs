@@ -28,6 +28,28 @@ pub enum Effect {
     Stop,
     Delete,
     Config { set: Vec<(String, String)>, delete: Vec<String> },
+    /// An upload lands on a node's storage as a volume.
+    StoreVolume { node: String, volid: String, size: u64 },
+    RemoveVolume { node: String, volid: String },
+}
+
+/// A storage every node has, as a fresh PVE install sets it up.
+pub struct Storage {
+    pub id: &'static str,
+    pub plugintype: &'static str,
+    pub content: &'static str,
+    /// Every node reaches the same volumes (Ceph); else each node has its own.
+    pub shared: bool,
+}
+
+pub const STORAGES: [Storage; 3] = [
+    Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl", shared: false },
+    Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir", shared: false },
+    Storage { id: "ceph", plugintype: "rbd", content: "images,rootdir", shared: true },
+];
+
+pub fn is_shared(storage: &str) -> bool {
+    STORAGES.iter().any(|s| s.id == storage && s.shared)
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +80,8 @@ pub struct Cluster {
     pub vms: BTreeMap<u32, Vm>,
     pub tasks: Vec<Task>,
     pub execs: BTreeMap<(u32, i64), ExecResult>,
+    /// Volumes on the nodes' storages other than VM disks: (node, volid) to size.
+    pub volumes: BTreeMap<(String, String), u64>,
     next_pid: u32,
 }
 
@@ -65,8 +89,9 @@ pub const NODE_MEMORY: u64 = 64 << 30;
 pub const NODE_CPUS: u64 = 16;
 
 impl Cluster {
-    /// `count` nodes named `pve1`, `pve2`, ...; the template VM on the first.
-    pub fn new(count: usize, template_vmid: u32) -> Self {
+    /// `count` nodes named `pve1`, `pve2`, ...; the template VM on the
+    /// first, its disks on `template_storage`.
+    pub fn new(count: usize, template_vmid: u32, template_storage: &str) -> Self {
         let nodes: Vec<String> = (1..=count.max(1)).map(|i| format!("pve{i}")).collect();
         let config: Config = [
             ("name", "debian-12-web3-template"),
@@ -75,8 +100,8 @@ impl Cluster {
             ("cores", "1"),
             ("ostype", "l26"),
             ("scsihw", "virtio-scsi-pci"),
-            ("scsi0", &format!("local-lvm:base-{template_vmid}-disk-0,size=3G")),
-            ("ide2", &format!("local-lvm:vm-{template_vmid}-cloudinit,media=cdrom")),
+            ("scsi0", &format!("{template_storage}:base-{template_vmid}-disk-0,size=3G")),
+            ("ide2", &format!("{template_storage}:vm-{template_vmid}-cloudinit,media=cdrom")),
             ("net0", "virtio=BC:24:11:00:00:01,bridge=vmbr0"),
             ("boot", "order=scsi0"),
             ("agent", "enabled=1"),
@@ -87,7 +112,7 @@ impl Cluster {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false };
-        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), next_pid: 4000 }
+        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), volumes: BTreeMap::new(), next_pid: 4000 }
     }
 
     /// Starts a task; the VM stays busy until it is due.
@@ -145,9 +170,20 @@ impl Cluster {
     }
 
     fn apply(&mut self, vmid: u32, effect: &Effect) {
-        if let Effect::Delete = effect {
-            self.vms.remove(&vmid);
-            return;
+        match effect {
+            Effect::Delete => {
+                self.vms.remove(&vmid);
+                return;
+            }
+            Effect::StoreVolume { node, volid, size } => {
+                self.volumes.insert((node.clone(), volid.clone()), *size);
+                return;
+            }
+            Effect::RemoveVolume { node, volid } => {
+                self.volumes.remove(&(node.clone(), volid.clone()));
+                return;
+            }
+            _ => {}
         }
         let Some(vm) = self.vms.get_mut(&vmid) else { return };
         match effect {
@@ -166,7 +202,7 @@ impl Cluster {
                 }
                 vm.config.extend(set.iter().cloned());
             }
-            Effect::Delete => {}
+            Effect::Delete | Effect::StoreVolume { .. } | Effect::RemoveVolume { .. } => {}
         }
     }
 

@@ -1,5 +1,7 @@
 //! Just enough HTTP/1.1 for the stand-in: one request at a time on a
-//! keep-alive connection, `Content-Length` bodies, form-encoded parameters.
+//! keep-alive connection, `Content-Length` bodies, form-encoded parameters,
+//! and `multipart/form-data` for uploads (a file part's file name becomes
+//! the parameter's value, its content the request's upload).
 
 use std::io::{BufRead, BufReader, Read, Write};
 
@@ -9,6 +11,8 @@ pub struct Request {
     /// Query parameters, then form-encoded body parameters, in order.
     pub params: Vec<(String, String)>,
     pub authorization: Option<String>,
+    /// The content of a multipart file part.
+    pub upload: Option<Vec<u8>>,
 }
 
 const MAX_HEAD: usize = 64 * 1024;
@@ -28,6 +32,7 @@ pub fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Optio
     let mut length = 0usize;
     let mut authorization = None;
     let mut form_body = false;
+    let mut boundary = None;
     let mut head = line.len();
     loop {
         line.clear();
@@ -44,7 +49,12 @@ pub fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Optio
         match name.to_ascii_lowercase().as_str() {
             "content-length" => length = value.parse().unwrap_or(0),
             "authorization" => authorization = Some(value.to_string()),
-            "content-type" => form_body = value.starts_with("application/x-www-form-urlencoded"),
+            "content-type" => {
+                form_body = value.starts_with("application/x-www-form-urlencoded");
+                if value.starts_with("multipart/form-data") {
+                    boundary = value.split(';').find_map(|p| p.trim().strip_prefix("boundary=")).map(|b| b.trim_matches('"').to_string());
+                }
+            }
             _ => {}
         }
     }
@@ -52,10 +62,62 @@ pub fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Optio
     reader.read_exact(&mut body)?;
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
     let mut params = parse_form(query);
+    let mut upload = None;
     if form_body {
         params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    } else if let Some(boundary) = boundary {
+        for part in multipart_parts(&body, &boundary)? {
+            if part.file_name.is_some() {
+                upload = Some(part.data.clone());
+            }
+            let value = part.file_name.unwrap_or_else(|| String::from_utf8_lossy(&part.data).into_owned());
+            params.push((part.name, value));
+        }
     }
-    Ok(Some(Request { method, path: path.to_string(), params, authorization }))
+    Ok(Some(Request { method, path: path.to_string(), params, authorization, upload }))
+}
+
+struct Part {
+    name: String,
+    file_name: Option<String>,
+    data: Vec<u8>,
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// The parts of a `multipart/form-data` body (RFC 7578).
+fn multipart_parts(body: &[u8], boundary: &str) -> std::io::Result<Vec<Part>> {
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut parts = Vec::new();
+    let mut rest = body.strip_prefix(delimiter.as_slice()).ok_or_else(|| invalid("multipart body does not start with its boundary"))?;
+    loop {
+        if rest.starts_with(b"--") {
+            return Ok(parts);
+        }
+        rest = rest.strip_prefix(b"\r\n").ok_or_else(|| invalid("multipart boundary not followed by CRLF"))?;
+        let head_end = find(rest, b"\r\n\r\n").ok_or_else(|| invalid("multipart part without a blank line"))?;
+        let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+        let after_head = &rest[head_end + 4..];
+        let mut closing = b"\r\n".to_vec();
+        closing.extend_from_slice(&delimiter);
+        let end = find(after_head, &closing).ok_or_else(|| invalid("multipart part without a closing boundary"))?;
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .ok_or_else(|| invalid("multipart part without Content-Disposition"))?;
+        let field = |key: &str| {
+            disposition.split(';').find_map(|p| p.trim().strip_prefix(&format!("{key}=")).map(|v| v.trim_matches('"').to_string()))
+        };
+        let name = field("name").ok_or_else(|| invalid("multipart part without a name"))?;
+        parts.push(Part { name, file_name: field("filename"), data: after_head[..end].to_vec() });
+        rest = &after_head[end + closing.len()..];
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 pub fn write_response<W: Write>(out: &mut W, status: u16, reason: &str, body: &str) -> std::io::Result<()> {

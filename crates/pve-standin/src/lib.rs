@@ -1,7 +1,7 @@
 //! A Proxmox VE API stand-in for tests: an HTTPS server on 127.0.0.1 that
 //! refuses every request the published API schema (PVE 9.1) does not allow
 //! and models what a provisioner relies on — nodes, VMs, clone, power, config,
-//! resize, destroy, the guest agent, asynchronous tasks with UPIDs and the
+//! resize, destroy, ISO uploads to a node's storage, the guest agent, asynchronous tasks with UPIDs and the
 //! locks they hold — with fault knobs. It records every refusal, so a test
 //! can assert that a client never sent a request the real API would reject.
 //!
@@ -32,6 +32,9 @@ use std::time::Duration;
 pub struct Options {
     pub nodes: usize,
     pub template_vmid: u32,
+    /// The storage of the template's disks: `local-lvm` (each node its own,
+    /// as a fresh install has it) or `ceph` (shared by every node).
+    pub template_storage: &'static str,
     /// `USER@REALM!TOKENID`
     pub token_id: String,
     pub secret: String,
@@ -42,6 +45,7 @@ impl Default for Options {
         Self {
             nodes: 3,
             template_vmid: 9001,
+            template_storage: "local-lvm",
             token_id: "root@pam!blockhost".into(),
             secret: "5f0c2a77-3c1e-4b8e-9a51-0d6f4e2b9c10".into(),
         }
@@ -87,7 +91,7 @@ impl StandIn {
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         let shared = Arc::new(Shared {
             schema: Schema::published(),
-            cluster: Mutex::new(cluster::Cluster::new(options.nodes, options.template_vmid)),
+            cluster: Mutex::new(cluster::Cluster::new(options.nodes, options.template_vmid, options.template_storage)),
             faults: Mutex::new(Faults::default()),
             refusals: Mutex::new(Vec::new()),
             bad_answers: Mutex::new(Vec::new()),
@@ -153,6 +157,13 @@ impl StandIn {
         let mut cluster = locked(&self.shared.cluster);
         cluster.settle();
         cluster.vms.get(&vmid).map(|vm| (vm.node.clone(), vm.config.clone().into_iter().collect()))
+    }
+
+    /// The ISO volumes on the nodes' storages, as `(node, volid)`.
+    pub fn volumes(&self) -> Vec<(String, String)> {
+        let mut cluster = locked(&self.shared.cluster);
+        cluster.settle();
+        cluster.volumes.keys().cloned().collect()
     }
 
     /// Whether a VM is running (after settling due tasks).
@@ -231,7 +242,8 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         .entry("/nodes/{node}/qemu/{vmid}/config", "GET")
         .and_then(|e| e["returns"]["properties"].as_object())
         .unwrap_or(&empty);
-    let call = api::Call { method: &request.method, template: checked.template, params: &checked.params, user: &shared.token_user, config_types };
+    let upload = request.upload.as_deref();
+    let call = api::Call { method: &request.method, template: checked.template, params: &checked.params, user: &shared.token_user, config_types, upload };
     let result = api::handle(&mut locked(&shared.cluster), &faults, &call);
     match result {
         Ok(data) => {

@@ -93,7 +93,9 @@ fn the_stand_in_answers_good_requests_in_the_schema_shape() {
     assert_eq!(nodes["data"].as_array().map(Vec::len), Some(3));
     let (status, next) = api.call("GET", "/cluster/nextid", &[]);
     assert_eq!((status, next["data"].as_i64()), (200, Some(100)));
-    let (status, upid) = api.call("POST", "/nodes/pve1/qemu/9001/clone", &[("newid", "100"), ("name", "vm1"), ("full", "1"), ("target", "pve2")]);
+    let (status, refused) = api.call("POST", "/nodes/pve1/qemu/9001/clone", &[("newid", "100"), ("name", "vm1"), ("full", "1"), ("target", "pve2")]);
+    assert_eq!((status, refused["message"].as_str()), (500, Some("Can't clone VM to node 'pve2' (VM uses local storage)\n")));
+    let (status, upid) = api.call("POST", "/nodes/pve1/qemu/9001/clone", &[("newid", "100"), ("name", "vm1"), ("full", "1"), ("target", "pve1")]);
     assert_eq!(status, 200, "{upid}");
     let upid = upid["data"].as_str().expect("a UPID").to_string();
     assert!(upid.starts_with("UPID:pve1:"), "{upid}");
@@ -101,28 +103,28 @@ fn the_stand_in_answers_good_requests_in_the_schema_shape() {
     assert_eq!((task["data"]["status"].as_str(), task["data"]["exitstatus"].as_str()), (Some("stopped"), Some("OK")), "{task}");
     let (status, taken) = api.call("GET", "/cluster/nextid", &[("vmid", "100")]);
     assert_eq!(status, 400, "{taken}");
-    assert_eq!(api.call("PUT", "/nodes/pve2/qemu/100/config", &[("cores", "2"), ("agent", "enabled=1"), ("tags", "blockhost")]).0, 200);
-    let (_, config) = api.call("GET", "/nodes/pve2/qemu/100/config", &[]);
+    assert_eq!(api.call("PUT", "/nodes/pve1/qemu/100/config", &[("cores", "2"), ("agent", "enabled=1"), ("tags", "blockhost")]).0, 200);
+    let (_, config) = api.call("GET", "/nodes/pve1/qemu/100/config", &[]);
     assert_eq!((config["data"]["cores"].as_i64(), config["data"]["tags"].as_str()), (Some(2), Some("blockhost")), "{config}");
     let (status, log) = api.call("GET", &format!("/nodes/pve1/tasks/{}/log", upid.replace(':', "%3A")), &[("start", "0"), ("limit", "50")]);
     assert_eq!((status, log["data"][1]["t"].as_str()), (200, Some("TASK OK")), "{log}");
-    assert_eq!(api.call("PUT", "/nodes/pve2/qemu/100/resize", &[("disk", "scsi0"), ("size", "20G")]).0, 200);
-    assert_eq!(api.call("POST", "/nodes/pve2/qemu/100/status/start", &[]).0, 200);
-    assert_eq!(api.call("POST", "/nodes/pve2/qemu/100/agent/ping", &[]).0, 200);
-    let (_, exec) = api.call("POST", "/nodes/pve2/qemu/100/agent/exec", &[("command", "/bin/sh"), ("command", "-c"), ("command", "echo hi")]);
+    assert_eq!(api.call("PUT", "/nodes/pve1/qemu/100/resize", &[("disk", "scsi0"), ("size", "20G")]).0, 200);
+    assert_eq!(api.call("POST", "/nodes/pve1/qemu/100/status/start", &[]).0, 200);
+    assert_eq!(api.call("POST", "/nodes/pve1/qemu/100/agent/ping", &[]).0, 200);
+    let (_, exec) = api.call("POST", "/nodes/pve1/qemu/100/agent/exec", &[("command", "/bin/sh"), ("command", "-c"), ("command", "echo hi")]);
     let pid = exec["data"]["pid"].as_i64().expect("a pid").to_string();
-    let (_, done) = api.call("GET", "/nodes/pve2/qemu/100/agent/exec-status", &[("pid", &pid)]);
+    let (_, done) = api.call("GET", "/nodes/pve1/qemu/100/agent/exec-status", &[("pid", &pid)]);
     assert_eq!(done["data"]["out-data"], "hi\n");
-    let (_, fs) = api.call("GET", "/nodes/pve2/qemu/100/agent/get-fsinfo", &[]);
+    let (_, fs) = api.call("GET", "/nodes/pve1/qemu/100/agent/get-fsinfo", &[]);
     assert_eq!(fs["data"]["result"][0]["total-bytes"].as_u64(), Some(20 << 30));
-    let (_, current) = api.call("GET", "/nodes/pve2/qemu/100/status/current", &[]);
+    let (_, current) = api.call("GET", "/nodes/pve1/qemu/100/status/current", &[]);
     assert_eq!(current["data"]["status"], "running");
     let (_, resources) = api.call("GET", "/cluster/resources", &[("type", "vm")]);
-    assert!(resources["data"].as_array().expect("a list").iter().any(|r| r["vmid"] == 100 && r["node"] == "pve2"), "{resources}");
-    let (status, running) = api.call("DELETE", "/nodes/pve2/qemu/100", &[("purge", "1")]);
+    assert!(resources["data"].as_array().expect("a list").iter().any(|r| r["vmid"] == 100 && r["node"] == "pve1"), "{resources}");
+    let (status, running) = api.call("DELETE", "/nodes/pve1/qemu/100", &[("purge", "1")]);
     assert_eq!(status, 500, "a running VM is not destroyed: {running}");
-    assert_eq!(api.call("POST", "/nodes/pve2/qemu/100/status/stop", &[]).0, 200);
-    assert_eq!(api.call("DELETE", "/nodes/pve2/qemu/100", &[("purge", "1"), ("destroy-unreferenced-disks", "1")]).0, 200);
+    assert_eq!(api.call("POST", "/nodes/pve1/qemu/100/status/stop", &[]).0, 200);
+    assert_eq!(api.call("DELETE", "/nodes/pve1/qemu/100", &[("purge", "1"), ("destroy-unreferenced-disks", "1")]).0, 200);
     assert!(standin.vm(100).is_none());
     assert_eq!(standin.refusals(), vec![]);
     assert_eq!(standin.bad_answers(), Vec::<String>::new());
@@ -137,4 +139,45 @@ fn a_running_task_locks_its_vm() {
     let (status, body) = api.call("POST", "/nodes/pve1/qemu/100/status/start", &[]);
     assert_eq!(status, 500);
     assert_eq!(body["message"], "VM 100 is locked (clone)\n");
+}
+
+#[test]
+fn a_template_on_shared_storage_clones_to_any_node() {
+    let standin = StandIn::start(Options { template_storage: "ceph", ..Options::default() }).expect("stand-in starts");
+    let api = Api::new(&standin);
+    let (status, upid) = api.call("POST", "/nodes/pve1/qemu/9001/clone", &[("newid", "100"), ("name", "vm1"), ("full", "1"), ("target", "pve3"), ("storage", "local-lvm")]);
+    assert_eq!(status, 200, "{upid}");
+    assert_eq!(standin.vm(100).map(|(node, _)| node).as_deref(), Some("pve3"));
+    assert_eq!(standin.refusals(), vec![]);
+}
+
+/// A multipart upload of `data` as `file` with `content`; the status and body.
+fn upload(api: &Api, storage: &str, content: &str, file: &str, data: &[u8]) -> (u16, Value) {
+    let mut body = format!("--b0\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\n{content}\r\n--b0\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"{file}\"\r\n\r\n").into_bytes();
+    body.extend_from_slice(data);
+    body.extend_from_slice(b"\r\n--b0--\r\n");
+    let url = format!("{}/nodes/pve2/storage/{storage}/upload", api.base);
+    let mut response = api.agent.post(&url).header("Authorization", &api.auth).header("Content-Type", "multipart/form-data; boundary=b0").send(&body[..]).expect("an answer");
+    let status = response.status().as_u16();
+    (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+}
+
+#[test]
+fn an_iso_upload_lands_on_its_node_and_storage_and_is_deleted_as_a_task() {
+    let standin = StandIn::start(Options::default()).expect("stand-in starts");
+    let api = Api::new(&standin);
+    let (status, answer) = upload(&api, "local", "iso", "seed.iso", b"\r\n--b1 binary\0data");
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["data"].as_str().unwrap().contains(":imgcopy:"), "{answer}");
+    assert_eq!(standin.volumes(), [("pve2".to_string(), "local:iso/seed.iso".to_string())]);
+    let (_, listed) = api.call("GET", "/nodes/pve2/storage/local/content", &[("content", "iso")]);
+    assert_eq!(listed["data"][0]["size"], 18);
+    assert_eq!(upload(&api, "local-lvm", "iso", "x.iso", b"x").0, 500, "local-lvm holds no ISOs");
+    assert_eq!(upload(&api, "local", "iso", "x.txt", b"x").0, 500, "an ISO's extension");
+    assert_eq!(upload(&api, "local", "images", "x.iso", b"x").0, 400, "content outside the schema's enum");
+    let (status, _) = api.call("DELETE", "/nodes/pve2/storage/local/content/local%3Aiso%2Fseed.iso", &[]);
+    assert_eq!(status, 200);
+    assert_eq!(standin.volumes(), []);
+    assert_eq!(standin.refusals().len(), 1, "only the upload with content=images");
+    assert_eq!(standin.bad_answers(), Vec::<String>::new());
 }

@@ -217,6 +217,7 @@ mod tests {
     fn spec(name: &str) -> VmSpec {
         VmSpec {
             name: name.into(),
+            vmid: None,
             vcpus: 1,
             memory_mib: 256,
             disk_gib: 1,

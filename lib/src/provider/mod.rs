@@ -9,8 +9,7 @@ pub mod faults;
 #[cfg(feature = "libvirt")]
 pub(crate) mod libvirt;
 pub(crate) mod mock;
-/// Not in the registry yet: public so that its client can be tested against
-/// the PVE stand-in until every verb exists.
+/// Public so that its client and cluster layer can be tested against the PVE stand-in.
 #[cfg(feature = "proxmox")]
 pub mod proxmox;
 pub mod module;

@@ -11,6 +11,8 @@ pub const PROVIDER_ENV: &str = "BLOCKHOST_PROVIDER";
 pub const MODULES: &[ProviderModule] = &[
     #[cfg(feature = "libvirt")]
     super::libvirt::MODULE,
+    #[cfg(feature = "proxmox")]
+    super::proxmox::MODULE,
     mock::MODULE,
 ];
 

@@ -358,6 +358,7 @@ fn build(
     step(CreateStep::Spawn)?;
     let spec = VmSpec {
         name: name.to_string(),
+        vmid: u32::try_from(entry.vmid).ok().filter(|id| *id > 0),
         vcpus: checked.vcpus,
         memory_mib: args.memory_mib,
         disk_gib: args.disk_gib,

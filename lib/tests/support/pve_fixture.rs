@@ -1,4 +1,5 @@
-//! The PVE stand-in (three nodes) with an API token file as upstream keeps it,
+//! The PVE stand-in (three nodes, the template's disks on shared storage so
+//! that clones may go to any node) with an API token file as upstream keeps it,
 //! and clients of it; dropping the fixture asserts that the stand-in's schema
 //! check refused nothing and that its answers had the schema's shapes.
 #![allow(dead_code)] // each test file uses part of it
@@ -17,7 +18,7 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
-        let standin = StandIn::start(Options::default()).expect("stand-in starts");
+        let standin = StandIn::start(Options { template_storage: "ceph", ..Options::default() }).expect("stand-in starts");
         assert_eq!(standin.node_names(), ["pve1", "pve2", "pve3"]);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pve-token");

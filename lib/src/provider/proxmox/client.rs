@@ -125,14 +125,43 @@ impl Client {
             "PUT" => self.agent.put(&url).header("Authorization", auth).send_form(pairs),
             _ => return Err(ProviderError::new(ErrorCode::Internal, format!("{what}: not an API method"))),
         };
-        let mut response = result.map_err(|e| self.tls_refusal().unwrap_or_else(|| transport_error(&what, &e, sent)))?;
+        self.answer(&what, sent, result)
+    }
+
+    /// Uploads `data` as `file_name` to a node's storage (`content`: `iso`,
+    /// ...), multipart as the API wants it, followed to its task's end.
+    pub fn upload(&self, node: &str, storage: &str, content: &str, file_name: &str, data: &[u8]) -> Result<(), ProviderError> {
+        let path = format!("/nodes/{}/storage/{}/upload", segment(node), segment(storage));
+        let what = format!("POST {path}");
+        let boundary = boundary_for(data);
+        let mut body = Vec::with_capacity(data.len() + 512);
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\n{content}\r\n").as_bytes());
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let result = self
+            .agent
+            .post(format!("{}{path}", self.api))
+            .header("Authorization", self.authorization.as_str())
+            .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
+            .send(&body[..]);
+        let answer = self.answer(&what, Sent::Mutation, result)?;
+        let upid = answer.as_str().ok_or_else(|| ProviderError::new(ErrorCode::Internal, format!("{what}: expected a task id, got {answer}")))?;
+        self.wait_task(upid)
+    }
+
+    /// The `data` of an answer, or the error it stands for.
+    fn answer(&self, what: &str, sent: Sent, result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, ProviderError> {
+        let mut response = result.map_err(|e| self.tls_refusal().unwrap_or_else(|| transport_error(what, &e, sent)))?;
         let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().map_err(|e| transport_error(&what, &e, sent))?;
+        let body = response.body_mut().read_to_string().map_err(|e| transport_error(what, &e, sent))?;
         let doc: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         if status == 200 {
             return Ok(doc.get("data").cloned().unwrap_or(Value::Null));
         }
-        Err(answer_error(&what, status, &error_message(&doc, status), sent))
+        Err(answer_error(what, status, &error_message(&doc, status), sent))
     }
 
     /// The actionable line for a certificate the verifier refused.
@@ -160,6 +189,14 @@ fn error_message(doc: &Value, status: u16) -> String {
         message = format!("{message} ({})", listed.join("; "));
     }
     message
+}
+
+/// A multipart boundary that does not occur in the data it separates.
+fn boundary_for(data: &[u8]) -> String {
+    (0u32..)
+        .map(|n| format!("blockhost-upload-{n}"))
+        .find(|b| !data.windows(b.len()).any(|w| w == b.as_bytes()))
+        .unwrap_or_default()
 }
 
 /// A path segment, percent-encoded (UPIDs carry `:`, `@` and `!`).

@@ -10,6 +10,7 @@
 //!   url: https://127.0.0.1:8006        # the default
 //!   node: pve1                         # else tfvars proxmox_node, else this host's name
 //!   storage: local-lvm                 # else tfvars proxmox_storage, else local
+//!   iso_storage: local                 # where seed ISOs are uploaded (content `iso`)
 //!   template_vmid: 9001                # the default
 //!   tls_fingerprint: "AA:BB:...:FF"    # or ca_file; one of the two is required
 //!   ca_file: /etc/pve/pve-root-ca.pem
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub const DEFAULT_URL: &str = "https://127.0.0.1:8006";
 pub const DEFAULT_TEMPLATE_VMID: u32 = 9001;
 pub const DEFAULT_STORAGE: &str = "local";
+pub const DEFAULT_ISO_STORAGE: &str = "local";
 /// Upstream's default bridge (its wizard's and its code's).
 pub const DEFAULT_BRIDGE: &str = "vmbr0";
 
@@ -42,6 +44,8 @@ pub struct ProxmoxConfig {
     /// The node new VMs go to unless placement picks another.
     pub node: String,
     pub storage: String,
+    /// Where the NoCloud seed ISOs are uploaded.
+    pub iso_storage: String,
     pub template_vmid: u32,
     pub bridge: String,
 }
@@ -122,7 +126,8 @@ impl ProxmoxConfig {
         };
         let bridge = lookup(&db.raw, "bridge").map_or_else(|| DEFAULT_BRIDGE.to_string(), |_| db.bridge.clone());
         let token_file = paths.host(text("token_file")?.unwrap_or_else(|| DEFAULT_TOKEN_FILE.to_string()));
-        Ok(Self { connection, token_file, node, storage, template_vmid, bridge })
+        let iso_storage = text("iso_storage")?.unwrap_or_else(|| DEFAULT_ISO_STORAGE.to_string());
+        Ok(Self { connection, token_file, node, storage, iso_storage, template_vmid, bridge })
     }
 }
 

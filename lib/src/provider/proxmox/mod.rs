@@ -1,16 +1,22 @@
-//! The Proxmox VE backend, over the PVE REST API (cargo feature `proxmox`).
-//! What exists so far are its foundations: the configuration, the API token,
-//! verified TLS, the client with its error table and task following. The
-//! backend is not in the registry until every verb exists.
+//! The Proxmox VE backend, over the PVE REST API (cargo feature `proxmox`):
+//! the configuration, the API token, verified TLS, the client with its error
+//! table and task following, the cluster layer, seed ISOs on a storage,
+//! placement, spawn, throttles, and the [`Provider`](crate::provider::Provider) itself.
 
 pub mod client;
 pub mod config;
 pub mod errors;
+mod placement;
+mod provider;
+mod seed;
+mod spawn;
+mod throttle;
 pub mod tls;
 pub mod vms;
 pub mod token;
 
 pub use client::{Client, Connection};
 pub use config::ProxmoxConfig;
+pub use provider::MODULE;
 pub use tls::Trust;
 pub use token::ApiToken;

@@ -5,7 +5,7 @@
 
 use super::client::{segment, Client};
 use crate::host::config::VmidRange;
-use crate::provider::{ErrorCode, ExecOutput, PowerState, ProviderError, VmInfo};
+use crate::provider::{ErrorCode, ExecOutput, PowerState, ProviderError, RawStats, VmInfo};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -147,7 +147,12 @@ impl<'c> Cluster<'c> {
         let base = format!("/nodes/{}/qemu/{}", segment(&vm.node), vm.vmid);
         let result = (|| {
             if vm.info.state == PowerState::Running {
-                self.client.run_task("POST", &format!("{base}/status/stop"), &[])?;
+                match self.client.run_task("POST", &format!("{base}/status/stop"), &[]) {
+                    // A stop whose outcome is unknown is done once the VM shows stopped.
+                    Err(e) if e.code == ErrorCode::Ambiguous && self.find(name)?.is_some_and(|v| v.info.state == PowerState::Running) => return Err(e),
+                    Err(e) if e.code != ErrorCode::Ambiguous => return Err(e),
+                    _ => {}
+                }
             }
             self.client.run_task("DELETE", &base, &[("purge", "1"), ("destroy-unreferenced-disks", "1")])
         })();
@@ -199,6 +204,30 @@ impl<'c> Cluster<'c> {
             Err(e) if matches!(e.code, ErrorCode::Unavailable | ErrorCode::Conflict | ErrorCode::Ambiguous) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The counters of every VM but templates, from one listing (no
+    /// cumulative CPU time there: `cpu_time_ns` stays 0).
+    pub fn stats(&self) -> Result<Vec<RawStats>, ProviderError> {
+        let entries = self.resources()?;
+        let stats = entries.iter().filter(|r| r["template"].as_u64() != Some(1)).filter_map(|r| {
+            let vm = located(r)?;
+            let n = |key: &str| r[key].as_u64().unwrap_or(0);
+            Some(RawStats {
+                name: vm.info.name,
+                state: Some(vm.info.state),
+                vcpus: vm.info.vcpus,
+                memory_total_kib: n("maxmem") >> 10,
+                memory_used_kib: n("mem") >> 10,
+                disk_capacity_bytes: n("maxdisk"),
+                disk_rd_bytes: n("diskread"),
+                disk_wr_bytes: n("diskwrite"),
+                net_rx_bytes: n("netin"),
+                net_tx_bytes: n("netout"),
+                ..RawStats::default()
+            })
+        });
+        Ok(stats.collect())
     }
 
     fn resources(&self) -> Result<Vec<Value>, ProviderError> {

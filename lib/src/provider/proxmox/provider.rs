@@ -1,0 +1,186 @@
+//! The Proxmox VE backend as a [`Provider`]: VMs are found by name across the
+//! cluster in one `/cluster/resources` call. Power states map from that
+//! listing's `status`: `running` is running, `stopped` is shut off, anything
+//! else (a node that does not answer shows `unknown`) is other; a paused
+//! guest still shows `running` there. Throttles are VM config (see
+//! `throttle`). Not implemented, and so not declared: snapshots, hibernation. Metrics come from the same listing; it carries
+//! no cumulative CPU time, so `cpu_time_ns` stays 0, and no in-guest figures.
+
+use super::client::Client;
+use super::config::ProxmoxConfig;
+use super::placement;
+use super::seed::Seeds;
+use super::spawn::Spawn;
+use super::throttle;
+use super::vms::{Cluster, Power};
+use crate::host::cloud_init::nocloud_seed;
+use crate::host::config::VmidRange;
+use crate::provider::module::{OpenContext, ProviderModule};
+use crate::provider::*;
+use std::cell::OnceCell;
+
+pub const MODULE: ProviderModule = ProviderModule { name: "proxmox", display_name: "Proxmox VE (REST API) + cloud-init", open };
+
+/// Where a VMID is picked when neither the VM database nor db.yaml names one.
+const ANY_VMID: VmidRange = VmidRange { start: 100, end: 999_999_999 };
+
+fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
+    let config = ProxmoxConfig::load(ctx.paths, ctx.config).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
+    let vmid_range = ctx.config.vmid_range.unwrap_or(ANY_VMID);
+    Ok(Backend::new(Box::new(ProxmoxProvider { config, vmid_range, client: OnceCell::new() })))
+}
+
+pub struct ProxmoxProvider {
+    config: ProxmoxConfig,
+    vmid_range: VmidRange,
+    /// Made on first use (it reads the token), so that verbs that need no
+    /// hypervisor work without one.
+    client: OnceCell<Client>,
+}
+
+impl ProxmoxProvider {
+    fn client(&self) -> Result<&Client, ProviderError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = Client::from_config(&self.config)?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    fn cluster(&self) -> Result<Cluster<'_>, ProviderError> {
+        Ok(Cluster::new(self.client()?))
+    }
+
+    fn seeds(&self) -> Result<Seeds<'_>, ProviderError> {
+        Ok(Seeds::new(self.client()?, &self.config.iso_storage))
+    }
+}
+
+impl Provider for ProxmoxProvider {
+    fn name(&self) -> &'static str {
+        MODULE.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            guest_agent: true,
+            metrics: true,
+            throttle: true,
+            persistent_throttle: true,
+            multi_host: true,
+            idempotent_spawn: true,
+            ..Capabilities::default()
+        }
+    }
+
+    /// The API answers and takes the token.
+    fn detect(&self) -> Result<(), ProviderError> {
+        let url = &self.config.connection.url;
+        self.client()
+            .and_then(|c| c.get("/version", &[]))
+            .map(|_| ())
+            .map_err(|e| ProviderError::new(e.code, format!("Proxmox VE API at {url}: {}", e.message)))
+    }
+
+    /// The template exists, and has a disk to clone.
+    fn preflight(&self) -> Vec<ProviderError> {
+        self.client().and_then(|c| placement::template(c, self.config.template_vmid)).err().into_iter().collect()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
+        Ok(self.cluster()?.find(name)?.map(|vm| vm.info))
+    }
+
+    fn list(&self) -> Result<Vec<VmInfo>, ProviderError> {
+        Ok(self.cluster()?.list()?.into_iter().map(|vm| vm.info).collect())
+    }
+
+    /// Uploads the seed ISO to the node the VM will go to (where an earlier
+    /// staging put it, else where placement says).
+    fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
+        let iso = nocloud_seed(bootstrap)
+            .map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, format!("seed ISO of {name}: {e}")))?
+            .into_iter()
+            .find_map(|(file, data)| (file == "cidata.iso").then_some(data))
+            .ok_or_else(|| ProviderError::new(ErrorCode::Internal, format!("seed of {name}: no ISO")))?;
+        let seeds = self.seeds()?;
+        let node = match seeds.find(name)?.into_iter().next() {
+            Some(staged) => staged.node,
+            None => placement::node_for_new_vm(self.client()?, &placement::template(self.client()?, self.config.template_vmid)?)?,
+        };
+        seeds.upload(name, &node, &iso).map(|_| ())
+    }
+
+    /// Spawning an existing name returns it when it has the spec's CPUs and
+    /// memory, else a conflict.
+    fn spawn(&self, spec: &VmSpec) -> Result<VmInfo, ProviderError> {
+        let client = self.client()?;
+        if let Some(vm) = Cluster::new(client).find(&spec.name)? {
+            if (vm.info.vcpus, vm.info.memory_mib) == (spec.vcpus, spec.memory_mib) {
+                return Ok(vm.info);
+            }
+            return Err(ProviderError::new(
+                ErrorCode::Conflict,
+                format!("VM {} exists (VMID {}) with {} vCPUs and {} MiB, not {} and {}", spec.name, vm.vmid, vm.info.vcpus, vm.info.memory_mib, spec.vcpus, spec.memory_mib),
+            ));
+        }
+        let seed = self.seeds()?.find(&spec.name)?.into_iter().next().ok_or_else(|| {
+            ProviderError::new(ErrorCode::InvalidSpec, format!("no seed ISO staged for {} on storage {}", spec.name, self.config.iso_storage))
+        })?;
+        let spawn = Spawn {
+            client,
+            template: placement::template(client, self.config.template_vmid)?,
+            storage: &self.config.storage,
+            bridge: &self.config.bridge,
+            vmid_range: self.vmid_range,
+        };
+        Ok(spawn.run(spec, &seed)?.info)
+    }
+
+    /// Stops and deletes the VM with its disks, then its seed on every node.
+    fn terminate(&self, name: &str) -> Result<(), ProviderError> {
+        self.cluster()?.destroy(name)?;
+        let seeds = self.seeds()?;
+        for seed in seeds.find(name)? {
+            seeds.remove(&seed)?;
+        }
+        Ok(())
+    }
+
+    fn leftovers(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        let mut left: Vec<String> = self.cluster()?.find(name)?.map(|vm| format!("VM {} ({name}) on node {}", vm.vmid, vm.node)).into_iter().collect();
+        left.extend(self.seeds()?.find(name)?.into_iter().map(|s| format!("seed ISO {} on node {}", s.volid, s.node)));
+        Ok(left)
+    }
+
+    fn start(&self, name: &str) -> Result<(), ProviderError> {
+        self.cluster()?.power(name, Power::Start)
+    }
+
+    fn shutdown(&self, name: &str) -> Result<(), ProviderError> {
+        self.cluster()?.power(name, Power::Shutdown)
+    }
+
+    fn power_off(&self, name: &str) -> Result<(), ProviderError> {
+        self.cluster()?.power(name, Power::Stop)
+    }
+
+    fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {
+        self.cluster()?.guest_ping(name)
+    }
+
+    fn guest_exec(&self, name: &str, command: &str, timeout: Duration) -> Result<ExecOutput, ProviderError> {
+        self.cluster()?.guest_exec(name, command, timeout)
+    }
+
+    fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
+        let stats = self.cluster()?.stats()?;
+        Ok(stats.into_iter().filter(|s| names.is_none_or(|n| n.contains(&s.name))).collect())
+    }
+
+    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
+        let client = self.client()?;
+        let vm = Cluster::new(client).find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        throttle::apply(client, &vm, change)
+    }
+}

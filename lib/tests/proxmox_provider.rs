@@ -1,0 +1,317 @@
+//! The Proxmox VE provider against the three-node PVE stand-in, through the
+//! `Backend` façade the verbs use: what spawn makes (the reserved VMID, the
+//! seed ISO as a cdrom, CPU, memory, NIC, tags, the grown disk), and the
+//! ambiguous writes of spawn and terminate under the stand-in's faults
+//! (timeout after acting, 5xx, a task failing midway, a node down): never a
+//! second VM, never a VMID left taken, never a seed left behind; and the
+//! create verb carrying the VMID it reserved, rolled back when the cluster uses it.
+#![cfg(feature = "proxmox")]
+
+#[path = "support/pve_host.rs"]
+mod pve_host;
+
+use provisioner::host::cloud_init::{self, BootstrapInput};
+use provisioner::host::config::{AuthDefaults, DbConfig};
+use provisioner::host::paths::HostPaths;
+use provisioner::provider::module::OpenContext;
+use provisioner::provider::{registry, Backend, ErrorCode, NicSpec, VmSpec};
+use std::time::Duration;
+
+struct Host {
+    backend: Backend,
+    guard: pve_host::StandInGuard,
+    _root: tempfile::TempDir,
+}
+
+impl Host {
+    fn new() -> Self {
+        Self::with(pve_standin::Options::default())
+    }
+
+    fn with(options: pve_standin::Options) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        let paths = HostPaths::with_root(root.path());
+        let guard = pve_host::write(&paths, "vmbr0", options);
+        let config = DbConfig::load(&paths, true).unwrap();
+        let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
+        Self { backend, guard, _root: root }
+    }
+
+    fn standin(&self) -> &pve_standin::StandIn {
+        &self.guard.0
+    }
+
+    /// The VMs of the cluster (the template included), as (VMID, name).
+    fn vms(&self) -> Vec<(u32, String)> {
+        (100..10_000).filter_map(|id| self.standin().vm(id).map(|(_, config)| (id, value(&config, "name")))).collect()
+    }
+
+    fn stage(&self, spec: &VmSpec) {
+        self.backend.stage_bootstrap(&spec.name, &spec.bootstrap).unwrap();
+    }
+
+    /// Nothing of `name` is left: no VM, no seed.
+    fn assert_gone(&self, name: &str) {
+        assert_eq!(self.backend.get(name).unwrap(), None);
+        assert_eq!(self.backend.leftovers(name).unwrap(), Vec::<String>::new());
+        assert!(!self.standin().volumes().iter().any(|(_, v)| v.contains(name)), "{:?}", self.standin().volumes());
+    }
+}
+
+fn value(config: &[(String, String)], key: &str) -> String {
+    config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+fn spec(name: &str, vmid: Option<u32>, disk_gib: u64) -> VmSpec {
+    let nic = NicSpec {
+        bridge: "vmbr0".into(),
+        ipv4: "10.0.0.5".parse().unwrap(),
+        ipv4_prefix_len: 24,
+        gateway: Some("10.0.0.1".parse().unwrap()),
+        ipv6: None,
+        ipv6_gateway: None,
+        mac: cloud_init::mac_for(name, None),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let input = BootstrapInput {
+        name,
+        username: "admin",
+        wallet: "0xabc",
+        nft_token_id: None,
+        nic: Some(&nic),
+        dns_zone: None,
+        auth: AuthDefaults { otp_length: 6, otp_ttl_seconds: 300 },
+        verbatim: None,
+    };
+    let bootstrap = cloud_init::render(&HostPaths::with_root(tmp.path()), &input).unwrap();
+    VmSpec { name: name.into(), vmid, vcpus: 2, memory_mib: 1024, disk_gib, nic: Some(nic), bootstrap }
+}
+
+#[test]
+fn spawn_makes_the_reserved_vmid_with_the_seed_as_a_cdrom() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(142), 8);
+    host.stage(&spec);
+    assert_eq!(host.standin().volumes(), [("pve1".to_string(), "local:iso/blockhost-seed-vm-a.iso".to_string())]);
+    let info = host.backend.spawn(&spec).unwrap();
+    assert_eq!((info.vcpus, info.memory_mib), (2, 1024));
+    let (node, config) = host.standin().vm(142).expect("VM 142");
+    assert_eq!(node, "pve1", "the template's disk is on local storage: the VM stays on its node");
+    assert_eq!(value(&config, "ide2"), "local:iso/blockhost-seed-vm-a.iso,media=cdrom");
+    assert_eq!(value(&config, "net0"), format!("virtio={},bridge=vmbr0", spec.nic.as_ref().unwrap().mac.to_uppercase()));
+    assert_eq!((value(&config, "cores"), value(&config, "memory"), value(&config, "tags")), ("2".into(), "1024".into(), "blockhost".into()));
+    assert!(value(&config, "scsi0").ends_with("size=8G"), "{config:?}");
+    assert!(!config.iter().any(|(_, v)| v.contains("cloudinit")), "the template's cloud-init drive is gone: {config:?}");
+
+    host.backend.start("vm-a").unwrap();
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+    host.backend.terminate("vm-a").unwrap();
+}
+
+#[test]
+fn a_template_on_shared_storage_lets_placement_choose_the_node() {
+    let host = Host::with(pve_standin::Options { template_storage: "ceph", ..pve_standin::Options::default() });
+    let running = spec("vm-a", Some(120), 4);
+    host.stage(&running);
+    host.backend.spawn(&running).unwrap();
+    host.backend.start("vm-a").unwrap();
+    let (first, config) = host.standin().vm(120).unwrap();
+    assert!(value(&config, "scsi0").starts_with("local-lvm:vm-120-disk-0"), "a full copy onto the configured storage: {config:?}");
+    let next = spec("vm-b", Some(121), 4);
+    host.stage(&next);
+    host.backend.spawn(&next).unwrap();
+    let (second, _) = host.standin().vm(121).unwrap();
+    assert_ne!(first, second, "the node running vm-a has less free memory");
+    assert!(host.standin().volumes().contains(&(second, "local:iso/blockhost-seed-vm-b.iso".to_string())), "the seed is on the VM's node");
+}
+
+#[test]
+fn a_disk_is_grown_never_shrunk_and_a_vmid_is_picked_when_none_was_reserved() {
+    let host = Host::new();
+    let spec = spec("vm-small", None, 2);
+    host.stage(&spec);
+    host.backend.spawn(&spec).unwrap();
+    let (_, config) = host.standin().vm(100).expect("the first free VMID of vmid_range");
+    assert!(value(&config, "scsi0").ends_with("size=3G"), "the template's 3G stays: {config:?}");
+}
+
+#[test]
+fn a_reserved_vmid_that_another_vm_uses_is_a_conflict_and_changes_nothing() {
+    let host = Host::new();
+    let first = spec("vm-a", Some(150), 4);
+    host.stage(&first);
+    host.backend.spawn(&first).unwrap();
+    let second = spec("vm-b", Some(150), 4);
+    host.stage(&second);
+    let err = host.backend.spawn(&second).unwrap_err();
+    assert_eq!((err.code, err.message.as_str()), (ErrorCode::Conflict, "VMID 150 reserved for vm-b is already used by VM vm-a on node pve1"));
+    let err = host.backend.spawn(&spec("vm-c", Some(9001), 4)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidSpec, "no seed staged: {err}");
+    host.stage(&spec("vm-c", Some(9001), 4));
+    assert_eq!(host.backend.spawn(&spec("vm-c", Some(9001), 4)).unwrap_err().code, ErrorCode::Conflict, "the template's VMID");
+    assert_eq!(host.vms(), [(150, "vm-a".to_string()), (9001, "debian-12-web3-template".to_string())]);
+    for name in ["vm-b", "vm-c"] {
+        host.backend.terminate(name).unwrap();
+        host.assert_gone(name);
+    }
+}
+
+#[test]
+fn a_clone_that_timed_out_after_acting_is_confirmed_once() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.standin().faults(|k| k.hang_after_acting = Some(Duration::from_secs(4)));
+    host.backend.spawn(&spec).expect("the clone happened and was finished");
+    assert_eq!(host.backend.spawn(&spec).unwrap().name, "vm-a", "spawn again: the same VM");
+    assert_eq!(host.vms().len(), 2, "one VM and the template");
+    assert_eq!(value(&host.standin().vm(120).unwrap().1, "tags"), "blockhost");
+}
+
+#[test]
+fn a_5xx_on_the_clone_leaves_no_vm_and_the_vmid_free() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.standin().faults(|k| k.server_error = Some(("POST", 500)));
+    let err = host.backend.spawn(&spec).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Ambiguous, "{err}");
+    assert_eq!(host.vms().len(), 1, "only the template");
+    host.backend.spawn(&spec).expect("the VMID is still free");
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
+fn a_failure_after_the_clone_removes_the_half_made_vm() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 8);
+    host.stage(&spec);
+    // The resize is the only PUT of a spawn.
+    host.standin().faults(|k| k.server_error = Some(("PUT", 503)));
+    let err = host.backend.spawn(&spec).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
+    assert!(err.message.ends_with("; VM 120 was removed again"), "{err}");
+    assert_eq!(host.vms().len(), 1, "only the template");
+    host.backend.spawn(&spec).expect("the VMID is free again");
+}
+
+#[test]
+fn a_task_failing_midway_leaves_no_vm_and_terminate_leaves_no_seed() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.standin().faults(|k| k.failing_tasks = Some("clone failed: disk allocation interrupted".into()));
+    let err = host.backend.spawn(&spec).unwrap_err();
+    assert!(err.message.contains("clone failed: disk allocation interrupted"), "{err}");
+    assert_eq!(host.vms().len(), 1, "only the template");
+    assert_eq!(host.backend.terminate("vm-a").unwrap_err().code, ErrorCode::Internal, "removing the seed fails too");
+    host.standin().faults(|k| k.failing_tasks = None);
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
+fn a_node_down_fails_spawn_and_terminate_until_it_is_back() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.standin().faults(|k| {
+        k.down_nodes.insert("pve1".into());
+    });
+    assert_eq!(host.backend.spawn(&spec).unwrap_err().code, ErrorCode::Unavailable);
+    assert_eq!(host.backend.terminate("vm-a").unwrap_err().code, ErrorCode::Unavailable, "the seed's node cannot be asked");
+    host.standin().faults(|k| k.down_nodes.clear());
+    assert_eq!(host.vms().len(), 1, "only the template");
+    host.backend.spawn(&spec).unwrap();
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
+fn a_terminate_that_timed_out_after_acting_is_confirmed_by_what_is_left() {
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.backend.spawn(&spec).unwrap();
+    host.backend.start("vm-a").unwrap();
+    // The stop acts, then its answer never comes; the delete and the seed's removal follow.
+    host.standin().faults(|k| k.hang_after_acting = Some(Duration::from_secs(4)));
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
+fn throttles_are_vm_config_and_reset_to_no_limit() {
+    use provisioner::provider::{Limit, ThrottleChange};
+    let host = Host::new();
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.backend.spawn(&spec).unwrap();
+    let change = ThrottleChange {
+        cpu_shares: Some(256),
+        cpu_quota_percent: Some(Limit::Set(50)),
+        bandwidth_in_kbps: Some(Limit::Set(8000)),
+        bandwidth_out_kbps: Some(Limit::Set(8000)),
+        iops_read: Some(Limit::Set(100)),
+        iops_write: None,
+    };
+    host.backend.throttle("vm-a", &change).unwrap();
+    let config = host.standin().vm(120).unwrap().1;
+    assert_eq!((value(&config, "cpuunits"), value(&config, "cpulimit")), ("256".into(), "1".into()), "50% of each of 2 vCPUs");
+    assert!(value(&config, "net0").ends_with(",rate=0.953674"), "8000 kbit/s in PVE's MB/s (MiB): {config:?}");
+    assert!(value(&config, "scsi0").ends_with(",iops_rd=100"), "{config:?}");
+    let one_way = ThrottleChange { bandwidth_in_kbps: Some(Limit::Set(800)), ..ThrottleChange::default() };
+    assert_eq!(host.backend.throttle("vm-a", &one_way).unwrap_err().code, ErrorCode::Unsupported);
+    host.backend.throttle("vm-a", &ThrottleChange::defaults()).unwrap();
+    let config = host.standin().vm(120).unwrap().1;
+    assert_eq!((value(&config, "cpuunits"), value(&config, "cpulimit")), ("1024".into(), String::new()));
+    assert!(!value(&config, "net0").contains("rate=") && !value(&config, "scsi0").contains("iops_rd="), "{config:?}");
+}
+
+/// The create verb on a host whose manifest names the proxmox backend.
+fn create_through_the_verb(paths: &HostPaths, name: &str) -> Result<provisioner::verbs::create::CreateResult, String> {
+    use provisioner::verbs::create::{self, CreateArgs};
+    use provisioner::verbs::{Interrupt, Session};
+    let session = Session::open(paths.clone(), false, true).map_err(|e| e.to_string())?;
+    let args = CreateArgs {
+        name: name.into(),
+        owner_wallet: "0x1234567890abcdef1234567890abcdef12345678".into(),
+        cpu: 1,
+        memory_mib: 512,
+        disk_gib: 5,
+        apply: true,
+        cloud_init_content: None,
+        nft_token_id: None,
+        expiry_days: 30,
+        username: "admin".into(),
+    };
+    create::run(&session, &args, &Interrupt::default(), &mut |_: &str| {}).map_err(|e| e.message())
+}
+
+#[test]
+fn the_create_verb_carries_the_vmid_it_reserved_and_a_taken_one_rolls_back() {
+    let root = tempfile::tempdir().unwrap();
+    let paths = HostPaths::with_root(root.path());
+    let guard = pve_host::write(&paths, "vmbr0", pve_standin::Options::default());
+    std::fs::create_dir_all(paths.manifest().parent().unwrap()).unwrap();
+    std::fs::write(paths.manifest(), r#"{"name": "proxmox"}"#).unwrap();
+    std::fs::write(paths.config_file("network-mode"), "broker\n").unwrap();
+    std::fs::create_dir_all(paths.run_dir()).unwrap();
+
+    let made = create_through_the_verb(&paths, "vm-a").unwrap();
+    assert_eq!(made.vmid, serde_json::json!(100), "the first of vmid_range 100-199");
+    assert_eq!(guard.0.vm(100).map(|(_, c)| value(&c, "name")).as_deref(), Some("vm-a"));
+
+    // VMID 101, next in the database, is taken in the cluster behind its back.
+    let config = DbConfig::load(&paths, true).unwrap();
+    let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
+    let squatter = spec("squatter", Some(101), 4);
+    backend.stage_bootstrap("squatter", &squatter.bootstrap).unwrap();
+    backend.spawn(&squatter).unwrap();
+    let err = create_through_the_verb(&paths, "vm-b").unwrap_err();
+    assert!(err.contains("VMID 101 reserved for vm-b is already used by VM squatter on node pve1"), "{err}");
+    assert_eq!(backend.get("vm-b").unwrap(), None);
+    assert_eq!(backend.leftovers("vm-b").unwrap(), Vec::<String>::new(), "the rollback removed the seed");
+}
