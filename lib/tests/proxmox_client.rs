@@ -187,10 +187,10 @@ fn a_client_from_db_yaml_and_the_token_file_under_the_root() {
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o640)).unwrap();
     let config = ProxmoxConfig::load(&paths, &DbConfig::load(&paths, true).unwrap()).unwrap();
     assert_eq!(config.node, "pve2");
-    assert_eq!(Client::from_config(&config).unwrap().get("/version", &[]).unwrap()["release"], "9.1");
+    assert_eq!(config.client().unwrap().get("/version", &[]).unwrap()["release"], "9.1");
 
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = Client::from_config(&config).err().expect("a world-readable token is refused");
+    let err = config.client().err().expect("a world-readable token is refused");
     assert_eq!(err.code, ErrorCode::Auth);
     assert_eq!(err.to_string(), format!("{}: the Proxmox VE API token is readable by every user (mode 0644); make it 0640 root:blockhost", token.display()));
 }

@@ -3,7 +3,6 @@
 //! failures mapped through the error table, and asynchronous calls followed
 //! to their task's end.
 
-use super::config::ProxmoxConfig;
 use super::errors::{answer_error, classify, transport_error, Sent};
 use super::tls::{show_fingerprint, Observed, TlsConnector, Trust};
 use super::token::ApiToken;
@@ -51,11 +50,6 @@ impl Client {
         let agent = ureq::Agent::with_parts(config, TcpConnector::default().chain(tls), DefaultResolver::default());
         let api = format!("{}/api2/json", connection.url.trim_end_matches('/'));
         Ok(Self { agent, api, authorization: token.header(), observed, connection })
-    }
-
-    /// The client a configuration describes, with the token read from its file.
-    pub fn from_config(config: &ProxmoxConfig) -> Result<Self, ProviderError> {
-        Self::new(config.connection.clone(), &ApiToken::read(&config.token_file)?)
     }
 
     pub fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Value, ProviderError> {

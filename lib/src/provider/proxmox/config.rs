@@ -20,11 +20,12 @@
 //!   task_timeout_seconds: 600
 //! ```
 
-use super::client::Connection;
+use super::client::{Client, Connection};
 use super::tls::{parse_ca_pem, parse_fingerprint, Trust};
-use super::token::DEFAULT_TOKEN_FILE;
+use super::token::{ApiToken, DEFAULT_TOKEN_FILE};
 use crate::host::config::{lookup, read_optional, ConfigError, DbConfig};
 use crate::host::paths::HostPaths;
+use crate::provider::ProviderError;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,6 +52,11 @@ pub struct ProxmoxConfig {
 }
 
 impl ProxmoxConfig {
+    /// The client this configuration describes, with the token read from its file.
+    pub fn client(&self) -> Result<Client, ProviderError> {
+        Client::new(self.connection.clone(), &ApiToken::read(&self.token_file)?)
+    }
+
     pub fn load(paths: &HostPaths, db: &DbConfig) -> Result<Self, ConfigError> {
         let file = db.source.clone().unwrap_or_else(|| paths.config_file("db.yaml"));
         let key_err = |key: &str, msg: String| ConfigError::Key(file.clone(), format!("proxmox.{key}"), msg);

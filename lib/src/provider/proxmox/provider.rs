@@ -43,7 +43,7 @@ impl ProxmoxProvider {
         if let Some(client) = self.client.get() {
             return Ok(client);
         }
-        let client = Client::from_config(&self.config)?;
+        let client = self.config.client()?;
         Ok(self.client.get_or_init(|| client))
     }
 
