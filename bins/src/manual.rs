@@ -22,7 +22,7 @@ pub const STANDARD_EXIT: &[Entry] = &[
 
 /// The files every executable reads or writes, under BLOCKHOST_ROOT.
 pub const FILES: &[Entry] = &[
-    ("/etc/blockhost/db.yaml", "pools, bridge, VMID range, grace and expiry days, bounds of the waits, the libvirt: profile"),
+    ("/etc/blockhost/db.yaml", "pools, bridge, VMID range, grace and expiry days, bounds of the waits, the overcommit: ratios a create's host capacity check allows (cpu 4, memory 1, disk 2), the libvirt: profile"),
     ("/var/lib/blockhost/vms.json", "the VM database shared with the other BlockHost components (db.yaml db_file), and its .lock"),
     ("/usr/share/blockhost/provisioner.json", "the manifest that names the active backend"),
     ("/etc/blockhost/network-modes.enabled/", "the one enabled network mode"),

@@ -347,6 +347,29 @@ fn build_template_versions_and_keeps() {
     assert!(std::path::Path::new(&path).is_dir(), "the old version stays");
 }
 
+/// On a terminal (a pty made by script(1)) the build draws a live bar, redrawn
+/// in place and cleared at the end; on a pipe it prints its plain step lines.
+#[test]
+fn build_template_draws_a_live_bar_on_a_terminal_and_plain_lines_elsewhere() {
+    let root = Root::new();
+    let plain = root.run("blockhost-build-template", &[]);
+    assert!(plain.stderr.starts_with("[1/3] ") && !plain.stderr.contains('\r'), "{}", plain.stderr);
+    let build = root.std_cmd("blockhost-build-template");
+    let mut on_a_terminal = std::process::Command::new("script");
+    on_a_terminal.args(["-qec", &format!("{} --force", build.get_program().to_string_lossy()), "/dev/null"]);
+    for (key, value) in build.get_envs() {
+        match value {
+            Some(value) => on_a_terminal.env(key, value),
+            None => on_a_terminal.env_remove(key),
+        };
+    }
+    let out = on_a_terminal.output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("\r\x1b[2K") && shown.contains(" 1/3 Writing template manifest"), "a bar redrawn in place: {shown:?}");
+    assert!(shown.contains("[3/3] Switching the current template"), "the steps stay above it: {shown:?}");
+}
+
 #[test]
 fn detect_is_exit_code_only() {
     let root = Root::new();

@@ -779,3 +779,56 @@ fn an_upstream_vm_is_adopted() {
     assert_eq!(host.status(name), "destroyed");
     assert!(host.db()["allocated_ips"].as_array().is_none_or(|ips| ips.is_empty()), "{}", host.db());
 }
+
+/// The preflight on the real libvirtd: a dry run that could succeed passes
+/// (the bridge and the host's room are seen as they are); with a bridge that
+/// does not exist, or no template, a dry run fails, and so does `--apply`,
+/// before it reserves anything and in under a second.
+#[test]
+#[ignore = "real VMs: run by the real-VM stage (scripts/e2e-libvirt.sh)"]
+fn a_create_that_cannot_succeed_is_refused_before_anything_is_reserved() {
+    let env = env();
+    let host = Host::new(&env, 60);
+    let args = ["pf1", "--owner-wallet", WALLET_A, "--memory", "512", "--disk", "4"];
+    let (code, stdout, stderr) = host.run("blockhost-vm-create", &args);
+    assert_eq!(code, 0, "a dry run that could succeed: {stdout}{stderr}");
+    let (code, _, stderr) = host.run("blockhost-vm-create", &["pf1", "--owner-wallet", WALLET_A, "--memory", "4194304", "--disk", "4"]);
+    eprintln!("{stderr}");
+    let refused = "blockhost-vm-create: not enough free memory: 4194304 MiB requested, but the host's ";
+    assert!(code == 1 && stderr.starts_with(refused) && stderr.lines().count() == 1, "more memory than the host has: {stderr}");
+
+    let db_yaml = host.root.path("etc/blockhost/db.yaml");
+    let yaml = std::fs::read_to_string(&db_yaml).unwrap();
+    let templates = host.root.path("var/lib/blockhost/templates");
+    let no_bridge = || std::fs::write(&db_yaml, yaml.replace("bridge: e2ebr0", "bridge: nosuchbr0")).unwrap();
+    let no_template = || std::fs::rename(templates.join("current"), templates.join("current.away")).unwrap();
+    let problems = [
+        (&no_bridge as &dyn Fn(), "the bridge 'nosuchbr0' (db.yaml `bridge`) does not exist on this host; set `bridge` to one that exists: e2ebr0".to_string()),
+        (&no_template, format!("no VM template in {} (no `current` version); build one: blockhost-build-template", templates.display())),
+    ];
+    let vms_json = host.root.path("var/lib/blockhost/vms.json");
+    for (make, problem) in problems {
+        std::fs::write(&db_yaml, &yaml).unwrap();
+        if templates.join("current.away").exists() {
+            std::fs::rename(templates.join("current.away"), templates.join("current")).unwrap();
+        }
+        make();
+        let db_before = std::fs::read(&vms_json).ok();
+        for apply in [false, true] {
+            let mut cmd = host.cmd("blockhost-vm-create");
+            cmd.args(args);
+            if apply {
+                cmd.arg("--apply");
+            }
+            let started = Instant::now();
+            let out = cmd.output().unwrap();
+            let took = started.elapsed();
+            eprintln!("create (apply: {apply}) refused in {took:?}: {problem}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!((out.status.code(), stderr.as_ref()), (Some(1), format!("blockhost-vm-create: {problem}\n").as_str()), "apply: {apply}");
+            assert!(took < Duration::from_secs(1), "apply: {apply}: refused in {took:?}");
+            assert_eq!(std::fs::read(&vms_json).ok(), db_before, "apply: {apply}: no record, no address taken");
+            assert_eq!(host.leftovers("pf1"), Vec::<String>::new(), "apply: {apply}: no domain, no files");
+        }
+    }
+}

@@ -89,9 +89,55 @@ fn no_network_mode(root: &Root) -> Command {
     create(root, "vm1", false)
 }
 
-fn no_template(root: &Root) -> Command {
-    let mut cmd = libvirt(root, "blockhost-vm-create", "test:///default");
+/// libvirt's test driver on a node of our own: 4 CPUs, 8 GiB, no domain, the
+/// bridge `br0` (its driver cannot tell free memory: that check is skipped).
+const TEST_NODE: &str = "<node>\
+<cpu><nodes>1</nodes><sockets>1</sockets><cores>4</cores><threads>1</threads><active>4</active><mhz>2000</mhz><model>x86_64</model></cpu>\
+<memory>8388608</memory>\
+<interface type='bridge' name='br0'><start mode='onboot'/><bridge/></interface>\
+<interface type='ethernet' name='eth0'><start mode='onboot'/><mac address='aa:bb:cc:dd:ee:01'/></interface>\
+</node>";
+
+fn libvirt_test_node(root: &Root) -> Command {
+    root.write("test-node.xml", TEST_NODE);
+    let mut cmd = libvirt(root, "blockhost-vm-create", &format!("test://{}", root.path("test-node.xml").display()));
     cmd.args(["vm1", "--owner-wallet", WALLET]);
+    cmd
+}
+
+fn no_template(root: &Root) -> Command {
+    libvirt_test_node(root)
+}
+
+fn mock_host(root: &Root, knob: &str, value: &str, args: &[&str]) -> Command {
+    let mut cmd = create(root, "vm1", false);
+    cmd.env(format!("BLOCKHOST_MOCK_{knob}"), value).args(args);
+    cmd
+}
+
+fn too_many_vcpus(root: &Root) -> Command {
+    mock_host(root, "HOST_CPUS", "2", &["--cpu", "9"])
+}
+
+fn too_little_free_memory(root: &Root) -> Command {
+    mock_host(root, "HOST_FREE_MEMORY_MIB", "1024", &[])
+}
+
+fn too_little_disk_space(root: &Root) -> Command {
+    mock_host(root, "HOST_DISK_FREE_GIB", "10", &["--disk", "30"])
+}
+
+fn storage_full(root: &Root) -> Command {
+    let mut cmd = create(root, "vm1", true);
+    cmd.env("BLOCKHOST_MOCK_STORAGE_FULL", "true");
+    cmd
+}
+
+/// Memory overcommitted in db.yaml passes the preflight; the hypervisor then has not got it.
+fn memory_refused_by_the_hypervisor(root: &Root) -> Command {
+    append_db_yaml(root, "overcommit:\n  memory: 2\n");
+    let mut cmd = create(root, "vm1", true);
+    cmd.env("BLOCKHOST_MOCK_HOST_FREE_MEMORY_MIB", "1024");
     cmd
 }
 
@@ -152,6 +198,46 @@ const MISTAKES: &[Mistake] = &[
         json: true,
         code: 1,
     },
+    Mistake {
+        what: "more vCPUs than the host's CPUs allow",
+        make: too_many_vcpus,
+        stderr: "blockhost-vm-create: not enough CPUs: 9 vCPUs requested and the running VMs have 0, but the host's 2 CPUs allow 8 at `overcommit.cpu` 4 (short by 1); ask for fewer --cpu, stop a VM, or raise `overcommit.cpu` in db.yaml",
+        progress: false,
+        json: true,
+        code: 1,
+    },
+    Mistake {
+        what: "more memory than the host has free",
+        make: too_little_free_memory,
+        stderr: "blockhost-vm-create: not enough free memory: 2048 MiB requested, but the host's 1024 MiB free allow 1024 MiB at `overcommit.memory` 1 (short by 1024 MiB); ask for less --memory, stop a VM, or raise `overcommit.memory` in db.yaml",
+        progress: false,
+        json: true,
+        code: 1,
+    },
+    Mistake {
+        what: "a disk larger than the free space allows",
+        make: too_little_disk_space,
+        stderr: "blockhost-vm-create: not enough disk space in {root}/var/lib/blockhost/mock: 30 GiB requested and the VMs' disks may still grow by 0.0 GiB, but the 10.0 GiB free allow 20.0 GiB at `overcommit.disk` 2 (short by 10.0 GiB); ask for less --disk, free space there, or raise `overcommit.disk` in db.yaml",
+        progress: false,
+        json: true,
+        code: 1,
+    },
+    Mistake {
+        what: "the storage is full",
+        make: storage_full,
+        stderr: "blockhost-vm-create: writing the seed of vm1 to {root}/var/lib/blockhost/mock/seeds/vm1: no space left on the device (ENOSPC): free space on that file system",
+        progress: true,
+        json: true,
+        code: 1,
+    },
+    Mistake {
+        what: "memory the hypervisor cannot give",
+        make: memory_refused_by_the_hypervisor,
+        stderr: "blockhost-vm-create: the hypervisor could not give vm1 its 2048 MiB of memory (the host has 1024 MiB free); ask for less --memory, stop a VM, or lower `overcommit.memory` in db.yaml so the preflight refuses what cannot start",
+        progress: true,
+        json: true,
+        code: 1,
+    },
 ];
 
 #[test]
@@ -196,6 +282,20 @@ fn a_dry_run_lists_every_problem_and_apply_refuses_them_before_reserving_anythin
         assert!(took < std::time::Duration::from_secs(1), "apply: {apply}: refused in {took:?}");
         assert!(root.snapshot() == before, "apply: {apply}: nothing reserved, nothing written");
     }
+}
+
+#[test]
+fn a_libvirt_dry_run_lists_the_missing_template_and_bridge_with_the_bridges_libvirt_has() {
+    let root = Root::new();
+    let yaml = std::fs::read_to_string(root.path(DB_YAML)).unwrap();
+    root.write(DB_YAML, &yaml.replace("bridge: br0", "bridge: lan"));
+    let out = libvirt_test_node(&root).output().unwrap();
+    let templates = root.path("var/lib/blockhost/templates").display().to_string();
+    let stderr = format!(
+        "blockhost-vm-create: no VM template in {templates} (no `current` version); build one: blockhost-build-template\n\
+         blockhost-vm-create: the bridge 'lan' (db.yaml `bridge`) does not exist on this host; set `bridge` to one that exists: br0\n"
+    );
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()), (Some(1), stderr));
 }
 
 #[test]

@@ -47,6 +47,25 @@ pub struct VmInfo {
     pub memory_mib: u64,
 }
 
+/// What the host has for one more VM, as a create's preflight weighs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCapacity {
+    pub cpus: u64,
+    pub memory_total_mib: u64,
+    /// Memory the host can give without swapping (free, buffers and page
+    /// cache); `None` when the hypervisor cannot tell.
+    pub memory_free_mib: Option<u64>,
+    /// vCPUs and memory of every running VM of the hypervisor, ours or not.
+    pub running_vcpus: u64,
+    pub running_memory_mib: u64,
+    /// The file system the VMs' disks are created on.
+    pub disk_dir: PathBuf,
+    pub disk_free_bytes: u64,
+    /// How much the existing thin disks there may still grow: their sizes
+    /// less what they already take.
+    pub disk_growth_bytes: u64,
+}
+
 /// The one NIC a VM gets, with static addressing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NicSpec {

@@ -85,3 +85,30 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    /// What `man` shows of a page given on its standard input.
+    fn shown_by_man(page: &[u8]) -> std::io::Result<String> {
+        let mut man = Command::new("man").args(["-l", "-"]).env("MANWIDTH", "100").env("MAN_KEEP_FORMATTING", "").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+        man.stdin.take().expect("piped").write_all(page)?;
+        let out = man.wait_with_output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn man_blockhost_vm_create_shows_the_manual_sections() {
+        let (_, command, manual) = blockhost_cli::commands::all().into_iter().find(|(name, _, _)| *name == "blockhost-vm-create").expect("create is a command");
+        let page = man_page(command, &manual).unwrap();
+        let shown = shown_by_man(&page).expect("man(1) renders the page (package man-db)");
+        let headings: Vec<&str> = shown.lines().filter(|l| !l.is_empty() && !l.starts_with(' ')).collect();
+        for heading in ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "FILES", "ENVIRONMENT", "EXAMPLES"] {
+            assert!(headings.contains(&heading), "{heading} missing from:\n{shown}");
+        }
+        assert!(shown.contains("overcommit"), "the FILES section names db.yaml's overcommit:\n{shown}");
+    }
+}

@@ -1,6 +1,7 @@
 //! blockhost-build-template
 
-use crate::entry::{open_session, stderr_progress, Executable, Outcome};
+use crate::build_progress::BuildProgress;
+use crate::entry::{open_session, Executable, Outcome};
 use crate::manual::{Manual, STANDARD_EXIT};
 use clap::Parser;
 use provisioner::provider::TemplateOptions;
@@ -14,7 +15,8 @@ pub const PROG: &str = "blockhost-build-template";
 /// --force is given. VMs keep the template version they were created on.
 ///
 /// The last stdout line is `Template built successfully: <image>`, also when
-/// the current template was kept; progress goes to stderr.
+/// the current template was kept; progress goes to stderr (a live bar on a
+/// terminal).
 #[derive(Debug, Parser)]
 #[command(name = PROG, version)]
 pub struct Args {
@@ -62,7 +64,9 @@ impl Executable for Args {
             prune: self.prune,
             allow_without_libpam_web3: self.allow_without_libpam_web3,
         };
-        let build = build_template::run(&open_session(false, false)?, &options, &mut stderr_progress)?;
+        let mut progress = BuildProgress::new();
+        let build = build_template::run(&open_session(false, false)?, &options, &mut |line: &str| progress.line(line))?;
+        drop(progress);
         crate::out!("Template built successfully: {}", build.path.display());
         Ok(SUCCESS)
     }

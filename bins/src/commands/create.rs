@@ -73,7 +73,7 @@ impl Executable for Args {
             ("1", "it failed or was refused (a bad argument too); each problem is a line on stderr, the error JSON on stdout"),
             ("128+N", "stopped by signal N (SIGTERM: 143); the create was undone"),
         ],
-        examples: &[("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678", "a preflight: every problem an --apply would meet, one line each; exit 0 when there is none"), ("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678 --cpu 2 --memory 4096 --apply", "creates web1 and prints the result JSON")],
+        examples: &[("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678", "a preflight: every problem an --apply would meet, one line each; exit 0 when there is none"), ("blockhost-vm-create web1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678 --cpu 2 --memory 4096 --apply", "creates web1 and prints the result JSON"), ("blockhost-vm-create big1 --owner-wallet 0x1234567890abcdef1234567890abcdef12345678 --cpu 16 --memory 65536 --disk 500", "the preflight weighs the request against the host: with the running VMs, at most cpu x its CPUs in vCPUs, memory x its free memory and x its total memory, and all thin disks growing by at most disk x the free space; the ratios are db.yaml overcommit.cpu (default 4), overcommit.memory (1: no overcommit) and overcommit.disk (2)")],
     };
     const USAGE_EXIT: u8 = FAILURE;
 

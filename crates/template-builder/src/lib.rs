@@ -46,6 +46,7 @@ mod usage;
 
 pub use accelerator::{kvm_usable, Accelerator, DEFAULT_TB_CACHE_MIB};
 pub use error::TemplateError;
+pub use qcow2::virtual_size as qcow2_virtual_size;
 pub use manifest::{BootMode, BootProfile, Firmware, PackageVersion, Template, TemplateManifest};
 
 use std::path::PathBuf;

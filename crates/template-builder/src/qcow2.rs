@@ -1,6 +1,7 @@
-//! The backing file name recorded in a qcow2 header (QEMU's qcow2 format:
-//! magic `QFI\xfb`, then big-endian version, backing file offset (u64 at byte 8)
-//! and size (u32 at byte 16)).
+//! The backing file name and the virtual size recorded in a qcow2 header
+//! (QEMU's qcow2 format: magic `QFI\xfb`, then big-endian version, backing
+//! file offset (u64 at byte 8), its size (u32 at byte 16), cluster bits (u32)
+//! and the virtual size (u64 at byte 24)).
 
 use super::error::TemplateError;
 use std::io::{Read, Seek, SeekFrom};
@@ -35,6 +36,18 @@ pub fn backing_file(path: &Path) -> Result<Option<PathBuf>, TemplateError> {
     Ok(Some(PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(name))))
 }
 
+/// The size the guest sees of the qcow2 image at `path`, in bytes.
+pub fn virtual_size(path: &Path) -> Result<u64, TemplateError> {
+    let corrupt = |reason: &str| TemplateError::Corrupt { path: path.to_path_buf(), reason: reason.to_string() };
+    let mut header = [0u8; 32];
+    let mut file = std::fs::File::open(path).map_err(TemplateError::io(path))?;
+    file.read_exact(&mut header).map_err(|_| corrupt("too short for a qcow2 header"))?;
+    if &header[..4] != MAGIC {
+        return Err(corrupt("not a qcow2 image"));
+    }
+    Ok(u64::from_be_bytes(header[24..32].try_into().unwrap_or_default()))
+}
+
 /// The backing file as a path: a relative name is relative to the image's directory.
 pub fn resolved_backing_file(path: &Path) -> Result<Option<PathBuf>, TemplateError> {
     Ok(backing_file(path)?.map(|name| match path.parent() {
@@ -65,6 +78,19 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(backing_file(&path).unwrap(), Some(PathBuf::from("base.qcow")));
         assert_eq!(resolved_backing_file(&path).unwrap(), Some(dir.path().join("base.qcow")));
+    }
+
+    #[test]
+    fn the_virtual_size_is_the_u64_at_byte_24() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vm.qcow2");
+        let mut bytes = header(0, 0);
+        bytes.extend_from_slice(&16u32.to_be_bytes());
+        bytes.extend_from_slice(&(20u64 << 30).to_be_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(virtual_size(&path).unwrap(), 20 << 30);
+        std::fs::write(&path, &bytes[..31]).unwrap();
+        assert!(matches!(virtual_size(&path), Err(TemplateError::Corrupt { .. })));
     }
 
     #[test]

@@ -79,8 +79,12 @@ impl Backend {
         self.provider.leftovers(name)
     }
 
-    pub fn preflight(&self) -> Vec<ProviderError> {
-        self.provider.preflight()
+    pub fn preflight(&self, bridge: &str, warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
+        self.provider.preflight(bridge, warn)
+    }
+
+    pub fn host_capacity(&self) -> Result<Option<HostCapacity>, ProviderError> {
+        self.provider.host_capacity()
     }
 
     pub fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {

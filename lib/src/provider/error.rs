@@ -61,6 +61,18 @@ impl ProviderError {
     pub fn retryable(&self) -> bool {
         self.code.retryable()
     }
+
+    /// The hypervisor could not give a starting VM its memory (QEMU's "cannot
+    /// allocate memory"): what it asked for, what is free, what to do.
+    pub fn memory_refused(name: &str, memory_mib: u64, free_mib: Option<u64>) -> Self {
+        let free = free_mib.map_or_else(|| "an unknown amount".to_string(), |f| format!("{f} MiB"));
+        Self::new(
+            ErrorCode::Capacity,
+            format!(
+                "the hypervisor could not give {name} its {memory_mib} MiB of memory (the host has {free} free); ask for less --memory, stop a VM, or lower `overcommit.memory` in db.yaml so the preflight refuses what cannot start"
+            ),
+        )
+    }
 }
 
 impl fmt::Display for ProviderError {

@@ -170,8 +170,12 @@ impl Provider for Faulty {
         self.mutate("power_off", || self.inner.power_off(name))
     }
 
-    fn preflight(&self) -> Vec<ProviderError> {
-        self.inner.preflight()
+    fn preflight(&self, bridge: &str, warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
+        self.inner.preflight(bridge, warn)
+    }
+
+    fn host_capacity(&self) -> Result<Option<HostCapacity>, ProviderError> {
+        self.inner.host_capacity()
     }
 
     fn console_log(&self, name: &str) -> Option<std::path::PathBuf> {

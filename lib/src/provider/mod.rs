@@ -39,10 +39,17 @@ pub trait Provider {
     /// Whether this backend's platform is usable on this host; when not, why.
     fn detect(&self) -> Result<(), ProviderError>;
 
-    /// What would make a create fail on this host that can be seen without
-    /// changing anything (libvirt: no template, a template that cannot be read).
-    fn preflight(&self) -> Vec<ProviderError> {
+    /// What would make a create of a VM on `bridge` fail on this host that
+    /// can be seen without changing anything (libvirt: no template, a template
+    /// that cannot be read, a bridge that does not exist).
+    /// Doubts that do not stop a create (what could not be checked) go to `warn`.
+    fn preflight(&self, _bridge: &str, _warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
         Vec::new()
+    }
+
+    /// The host's room for VMs; `None` when this backend cannot tell.
+    fn host_capacity(&self) -> Result<Option<HostCapacity>, ProviderError> {
+        Ok(None)
     }
 
     /// `Ok(None)` when the VM does not exist.

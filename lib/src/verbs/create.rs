@@ -3,6 +3,7 @@
 //! failure undoes every completed step in reverse; a killed create is undone by
 //! the next create or gc.
 
+use super::capacity::{shortfalls, Request};
 use super::wait_notice::WaitNotice;
 use super::{recover, ConsoleLog, Interrupt, Progress, Session, VerbError};
 use crate::host::cloud_init::{self, BootstrapInput};
@@ -135,9 +136,10 @@ struct Ready {
 
 /// Every check that needs no change to the host, all of them run: the
 /// arguments, the config files, the name free, the pools' capacity, the
-/// backend reachable and what it needs (the template). One problem is its own
+/// backend reachable and what it needs (the template, the bridge), the host's
+/// room for the VM (db.yaml `overcommit`). One problem is its own
 /// error; several are `VerbError::Preflight`, each kept.
-fn preflight(session: &Session, args: &CreateArgs) -> Result<Ready, VerbError> {
+fn preflight(session: &Session, args: &CreateArgs, progress: Progress) -> Result<Ready, VerbError> {
     let mut problems: Vec<VerbError> = Vec::new();
     let mut keep = |result: Result<(), VerbError>| result.map_err(|e| problems.push(e)).is_ok();
     let name = names::vm_name(&args.name).map(str::to_string).map_err(VerbError::from);
@@ -168,7 +170,17 @@ fn preflight(session: &Session, args: &CreateArgs) -> Result<Ready, VerbError> {
             Ok(_) => true,
         };
     }
-    problems.extend(session.backend.preflight().into_iter().map(VerbError::from));
+    problems.extend(session.backend.preflight(&session.config.bridge, progress).into_iter().map(VerbError::from));
+    if checked.is_some() {
+        let request = Request { vcpus: args.cpu, memory_mib: args.memory_mib, disk_gib: args.disk_gib };
+        match session.backend.host_capacity() {
+            Ok(host) => problems.extend(host.iter().flat_map(|h| shortfalls(h, &session.config.overcommit, &request)).map(VerbError::Failed)),
+            Err(e) => problems.push(e.into()),
+        }
+    }
+    // An unreachable backend fails each check that asks it in the same words: told once.
+    let mut told = std::collections::HashSet::new();
+    problems.retain(|p| told.insert(p.to_string()));
     match (name, checked, mode, auth, broker) {
         (Some(name), Some(checked), Some(mode), Some(auth), Some(broker)) if problems.is_empty() => {
             Ok(Ready { name, checked, mode, auth, broker })
@@ -179,7 +191,7 @@ fn preflight(session: &Session, args: &CreateArgs) -> Result<Ready, VerbError> {
 }
 
 pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress: Progress) -> Result<CreateResult, CreateFailure> {
-    let Ready { name, checked, mode, auth, broker } = preflight(session, args)?;
+    let Ready { name, checked, mode, auth, broker } = preflight(session, args, progress)?;
 
     if !args.apply {
         let doc = session.db.read().map_err(VerbError::from)?;

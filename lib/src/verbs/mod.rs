@@ -3,6 +3,7 @@
 //! belong to the binaries.
 
 pub mod build_template;
+mod capacity;
 pub mod create;
 pub mod destroy;
 pub mod detect;

@@ -1,5 +1,6 @@
 //! `/etc/blockhost/db.yaml` with blockhost-common's normalization rules (facts §1.6, §2.1).
 
+use super::overcommit::Overcommit;
 use super::typos::{typos, Typo};
 use super::{lookup, parse_yaml, read_optional, ConfigError};
 use crate::host::paths::HostPaths;
@@ -51,6 +52,8 @@ pub struct DbConfig {
     /// Bound of the wait for the VM database lock: `db_lock_timeout_seconds`
     /// (1-300, default 20), overridden by `BLOCKHOST_DB_LOCK_TIMEOUT`.
     pub db_lock_timeout: Duration,
+    /// `overcommit`: how far a create may promise VMs more than the host has.
+    pub overcommit: Overcommit,
     /// Unknown keys that look like typos of ours (told as warnings, else ignored).
     pub typos: Vec<Typo>,
     /// The whole document, for provider-specific keys.
@@ -118,8 +121,9 @@ impl DbConfig {
             Some(_) => return Err(key_err("bridge", "must be a network interface name".into())),
         };
         let db_lock_timeout = lock_timeout(&doc).map_err(|m| key_err(LOCK_TIMEOUT_KEY, m))?;
+        let overcommit = Overcommit::from_doc(&doc).map_err(|(k, m)| key_err(&k, m))?;
         let typos = typos(&doc);
-        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, typos, raw: doc })
+        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, overcommit, typos, raw: doc })
     }
 }
 

@@ -5,6 +5,7 @@ mod broker;
 mod db_yaml;
 mod engine;
 mod network_mode;
+mod overcommit;
 mod parse;
 mod typos;
 mod web3;
@@ -13,6 +14,7 @@ pub use broker::BrokerAllocation;
 pub use db_yaml::{DbConfig, Ipv4Pool, Ipv6Bounds, VmidRange};
 pub use engine::address_pattern;
 pub use network_mode::network_mode;
+pub use overcommit::Overcommit;
 pub use typos::Typo;
 pub use web3::AuthDefaults;
 

@@ -18,6 +18,7 @@ const OURS: &[(&str, &[&str])] = &[
     ("db_lock_timeout_seconds", &[]),
     ("agent_timeout_seconds", &[]),
     ("libvirt", &[]),
+    ("overcommit", &["cpu", "memory", "disk"]),
 ];
 
 /// Top-level keys other BlockHost components write (facts §2.1); near ours, but theirs.

@@ -100,6 +100,14 @@ fn connect_words(uri: &str, message: &str) -> String {
     format!("cannot connect to libvirt at {uri} (db.yaml libvirt.uri): {message}; {next}")
 }
 
+/// QEMU could not get the guest's memory from the host (its words, as
+/// libvirt passes them on: `cannot set up guest memory 'pc.ram': Cannot
+/// allocate memory`).
+pub fn memory_refused(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    message.contains("cannot set up guest memory") || message.contains("cannot allocate memory")
+}
+
 /// The daemon itself is out of reach (as opposed to, say, a guest agent that
 /// does not answer, which shares the `unavailable` code).
 pub fn daemon_unreachable(err: &virt::error::Error) -> bool {
@@ -160,6 +168,19 @@ mod tests {
             connect_words("qemu:///system", "Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied"),
             "cannot connect to libvirt at qemu:///system (db.yaml libvirt.uri): Failed to connect socket to '/var/run/libvirt/libvirt-sock': Permission denied; run as root, or add this user to the `libvirt` group: usermod -aG libvirt <user>"
         );
+    }
+
+    #[test]
+    fn memory_qemu_could_not_get_is_told_apart() {
+        for message in [
+            "internal error: qemu unexpectedly closed the monitor: 2026-12-01T23:00:00.000000Z qemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory",
+            "internal error: process exited while connecting to monitor: Cannot allocate memory",
+        ] {
+            assert!(memory_refused(message), "{message}");
+        }
+        for message in ["Cannot get interface MTU on 'br0': No such device", "internal error: process exited"] {
+            assert!(!memory_refused(message), "{message}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The few libvirt calls the `virt` crate does not wrap: block I/O tuning,
-//! interface bandwidth and bulk domain statistics. Every `unsafe` block of the
+//! interface bandwidth, bulk domain statistics and the host's memory figures. Every `unsafe` block of the
 //! backend lives here; each one states what keeps it sound. This is the one
 //! module of the crate allowed `unsafe` (the crate root denies it).
 #![allow(unsafe_code)]
@@ -120,6 +120,29 @@ pub fn set_interface_parameters(domain: &Domain, device: &str, params: &[(&str, 
 }
 
 /// Statistics of every domain in one call (`virConnectGetAllDomainStats`).
+/// The host's memory figures in KiB (`total`, `free`, `buffers`, `cached`),
+/// all NUMA cells together.
+pub fn node_memory_stats(conn: &Connect) -> Result<Vec<(String, u64)>, Error> {
+    let cell = sys::VIR_NODE_MEMORY_STATS_ALL_CELLS;
+    let mut count: c_int = 0;
+    // SAFETY: a null array with a zero count asks only for the count.
+    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cell, std::ptr::null_mut(), &mut count, 0) };
+    if rc < 0 {
+        return Err(Error::last_error());
+    }
+    let empty = sys::virNodeMemoryStats { field: [0; 80], value: 0 };
+    let mut stats = vec![empty; usize::try_from(count).unwrap_or(0)];
+    // SAFETY: `stats` holds `count` entries, which libvirt fills at most; each
+    // field is a NUL-terminated name within its 80 bytes.
+    let rc = unsafe { sys::virNodeGetMemoryStats(conn.as_ptr(), cell, stats.as_mut_ptr(), &mut count, 0) };
+    if rc < 0 {
+        return Err(Error::last_error());
+    }
+    stats.truncate(usize::try_from(count).unwrap_or(0));
+    // SAFETY: as above, libvirt NUL-terminates every field it wrote.
+    Ok(stats.iter().map(|s| (unsafe { CStr::from_ptr(s.field.as_ptr()) }.to_string_lossy().into_owned(), s.value)).collect())
+}
+
 pub fn all_domain_stats(conn: &Connect, stats: u32, flags: u32) -> Result<Vec<StatsRecord>, Error> {
     let mut records: *mut sys::virDomainStatsRecordPtr = std::ptr::null_mut();
     // SAFETY: the connection pointer is valid for the borrow; on success libvirt

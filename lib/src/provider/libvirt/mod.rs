@@ -4,6 +4,7 @@
 
 mod agent;
 mod bridges;
+mod capacity;
 mod domain_xml;
 mod errors;
 mod ffi;
@@ -143,6 +144,21 @@ impl LibvirtProvider {
         domain.set_autostart(true).map_err(|e| write_error(&format!("enabling autostart of {}", spec.name), &e))
     }
 
+    /// A failed start in the operator's words when it is a common mistake: a
+    /// missing bridge, memory the host could not give.
+    fn start_error(&self, name: &str, domain: &Domain, e: &virt::error::Error) -> ProviderError {
+        let message = e.message();
+        if let Some(error) = bridges::missing_in_start(message, self.conn().ok().map(bridges::list).as_ref()) {
+            return error;
+        }
+        if errors::memory_refused(message) {
+            let memory_mib = domain.info().map(|i| i.max_mem / 1024).unwrap_or(0);
+            let free_mib = self.conn().ok().and_then(|c| capacity::host(c, &self.paths).ok()).and_then(|h| h.memory_free_mib);
+            return ProviderError::memory_refused(name, memory_mib, free_mib);
+        }
+        write_error(&format!("starting {name}"), e)
+    }
+
     fn undefine(name: &str, domain: &Domain) -> Result<(), ProviderError> {
         if domain.is_active().unwrap_or(true) {
             match domain.destroy() {
@@ -190,8 +206,18 @@ impl Provider for LibvirtProvider {
         }
     }
 
-    fn preflight(&self) -> Vec<ProviderError> {
-        template::preflight(&self.paths, &self.templates).err().into_iter().collect()
+    fn preflight(&self, bridge: &str, warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
+        let mut problems: Vec<ProviderError> = template::preflight(&self.paths, &self.templates).err().into_iter().collect();
+        let checked = self.conn().and_then(|conn| bridges::check(bridge, &self.profile.uri, &bridges::list(conn)));
+        match checked {
+            Ok(warning) => warning.iter().for_each(|w| warn(w)),
+            Err(e) => problems.push(e),
+        }
+        problems
+    }
+
+    fn host_capacity(&self) -> Result<Option<HostCapacity>, ProviderError> {
+        capacity::host(self.conn()?, &self.paths).map(Some)
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
@@ -270,9 +296,7 @@ impl Provider for LibvirtProvider {
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         let domain = self.domain(name)?;
-        domain.create().map_err(|e| {
-            bridges::missing_bridge(&self.paths, e.message()).unwrap_or_else(|| write_error(&format!("starting {name}"), &e))
-        })?;
+        domain.create().map_err(|e| self.start_error(name, &domain, &e))?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
             routes::add(&self.root_agent, name, &record);
         }

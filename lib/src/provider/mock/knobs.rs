@@ -18,6 +18,11 @@
 //! | `agent_delay_ms` | time from boot until the guest agent answers |
 //! | `acpi` | `obey` (default) or `ignore`: the guest ignores graceful shutdown |
 //! | `shutdown_delay_ms` | time an obeying guest takes to power off after the ACPI request |
+//! | `host_cpus` | CPUs of the simulated host (default 64) |
+//! | `host_memory_mib` | its memory (default 8 TiB) |
+//! | `host_free_memory_mib` | its free memory (default: what the running VMs leave of it); a VM that does not fit in it cannot start |
+//! | `host_disk_free_gib` | free space of the VMs' file system (default 64 TiB) |
+//! | `storage_full` | `true`: writing a VM's files fails with ENOSPC |
 
 use crate::host::config::ConfigError;
 use crate::provider::faults::FaultPlan;
@@ -35,6 +40,25 @@ pub struct Knobs {
     pub agent_delay_ms: u64,
     pub acpi_ignored: bool,
     pub shutdown_delay_ms: u64,
+    pub host: SimulatedHost,
+    pub storage_full: bool,
+}
+
+/// The simulated host's size; by default room for the largest VM create's
+/// arguments allow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimulatedHost {
+    pub cpus: u64,
+    pub memory_mib: u64,
+    /// `None`: what the running VMs leave.
+    pub free_memory_mib: Option<u64>,
+    pub disk_free_gib: u64,
+}
+
+impl Default for SimulatedHost {
+    fn default() -> Self {
+        Self { cpus: 64, memory_mib: 8 << 20, free_memory_mib: None, disk_free_gib: 64 << 10 }
+    }
 }
 
 /// Reads `<dir>/knobs.yaml` and the environment's overrides.
@@ -59,9 +83,10 @@ pub fn load(dir: &Path) -> Result<(Knobs, FaultPlan), ConfigError> {
         })
     };
     let bad = |key: &str, why: &str| ConfigError::Key(path.clone(), key.into(), why.into());
-    let uint = |key: &str| -> Result<u64, ConfigError> {
-        get(key).map_or(Ok(0), |v| v.trim().parse().map_err(|_| bad(key, "must be a non-negative integer")))
+    let some_uint = |key: &str| -> Result<Option<u64>, ConfigError> {
+        get(key).map(|v| v.trim().parse().map_err(|_| bad(key, "must be a non-negative integer"))).transpose()
     };
+    let uint = |key: &str| -> Result<u64, ConfigError> { Ok(some_uint(key)?.unwrap_or(0)) };
     let rate = |key: &str| -> Result<f64, ConfigError> {
         get(key).map_or(Ok(0.0), |v| {
             v.trim().parse::<f64>().ok().filter(|r| (0.0..=1.0).contains(r)).ok_or_else(|| bad(key, "must be between 0 and 1"))
@@ -117,6 +142,13 @@ pub fn load(dir: &Path) -> Result<(Knobs, FaultPlan), ConfigError> {
         agent_delay_ms: uint("agent_delay_ms")?,
         acpi_ignored: flag("acpi", "ignore", "obey")?,
         shutdown_delay_ms: uint("shutdown_delay_ms")?,
+        host: SimulatedHost {
+            cpus: some_uint("host_cpus")?.unwrap_or(SimulatedHost::default().cpus),
+            memory_mib: some_uint("host_memory_mib")?.unwrap_or(SimulatedHost::default().memory_mib),
+            free_memory_mib: some_uint("host_free_memory_mib")?,
+            disk_free_gib: some_uint("host_disk_free_gib")?.unwrap_or(SimulatedHost::default().disk_free_gib),
+        },
+        storage_full: flag("storage_full", "true", "false")?,
     };
     Ok((knobs, faults))
 }

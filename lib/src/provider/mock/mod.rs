@@ -12,6 +12,7 @@ use super::module::{OpenContext, ProviderModule};
 use super::rng::{fraction, SplitMix64};
 use super::*;
 use crate::host::cloud_init::nocloud_seed;
+use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
 use knobs::Knobs;
 use std::cell::RefCell;
@@ -90,6 +91,15 @@ impl MockProvider {
         let mut vm = self.load(name)?;
         change(&mut vm, now_ms())?;
         self.store.save(&vm)
+    }
+
+    /// The simulated host's free memory: the knob, else what running VMs leave.
+    fn free_memory_mib(&self) -> Result<u64, ProviderError> {
+        if let Some(free) = self.knobs.host.free_memory_mib {
+            return Ok(free);
+        }
+        let taken: u64 = self.store.load_all()?.iter().filter(|vm| vm.power != MockPower::ShutOff).map(|vm| vm.memory_mib).sum();
+        Ok(self.knobs.host.memory_mib.saturating_sub(taken))
     }
 
     fn info(vm: &MockVm) -> VmInfo {
@@ -206,6 +216,22 @@ impl Provider for MockProvider {
         Ok(())
     }
 
+    fn host_capacity(&self) -> Result<Option<HostCapacity>, ProviderError> {
+        let vms = self.store.load_all()?;
+        let running = || vms.iter().filter(|vm| vm.power != MockPower::ShutOff);
+        Ok(Some(HostCapacity {
+            cpus: self.knobs.host.cpus,
+            memory_total_mib: self.knobs.host.memory_mib,
+            memory_free_mib: Some(self.free_memory_mib()?),
+            running_vcpus: running().map(|vm| u64::from(vm.vcpus)).sum(),
+            running_memory_mib: running().map(|vm| vm.memory_mib).sum(),
+            disk_dir: self.store.dir().to_path_buf(),
+            disk_free_bytes: self.knobs.host.disk_free_gib << 30,
+            // Nothing is written to a mock disk: each may still grow to its size.
+            disk_growth_bytes: vms.iter().map(|vm| vm.disk_gib << 30).sum(),
+        }))
+    }
+
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
         match self.load(name) {
             Ok(vm) => Ok(Some(Self::info(&vm))),
@@ -223,7 +249,13 @@ impl Provider for MockProvider {
 
     fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
         let dir = self.store.seed_dir(name);
-        let fail = |e: std::io::Error| ProviderError::new(ErrorCode::Internal, format!("{}: {e}", dir.display()));
+        let fail = |e: std::io::Error| {
+            let code = if e.kind() == std::io::ErrorKind::StorageFull { ErrorCode::Capacity } else { ErrorCode::Internal };
+            ProviderError::new(code, format!("writing the seed of {name} to {}: {}", dir.display(), io_words(&e)))
+        };
+        if self.knobs.storage_full {
+            return Err(fail(std::io::Error::from_raw_os_error(libc::ENOSPC)));
+        }
         crate::host::shared_dir::create(&dir).map_err(fail)?;
         let seed = nocloud_seed(bootstrap).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
         for (file, data) in &seed {
@@ -279,7 +311,11 @@ impl Provider for MockProvider {
     }
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
+        let free = self.free_memory_mib()?;
         self.modify(name, |vm, now| {
+            if vm.power == MockPower::ShutOff && vm.memory_mib > free {
+                return Err(ProviderError::memory_refused(name, vm.memory_mib, Some(free)));
+            }
             if vm.power != MockPower::Running {
                 vm.power = MockPower::Running;
                 vm.booted_at_ms = Some(now);

@@ -82,8 +82,9 @@ impl Provider for ProxmoxProvider {
             .map_err(|e| ProviderError::new(e.code, format!("Proxmox VE API at {url}: {}", e.message)))
     }
 
-    /// The template exists, and has a disk to clone.
-    fn preflight(&self) -> Vec<ProviderError> {
+    /// The template exists, and has a disk to clone. (The bridge is not
+    /// checked yet: it is per node, and the node is chosen at spawn.)
+    fn preflight(&self, _bridge: &str, _warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
         self.client().and_then(|c| placement::template(c, self.config.template_vmid)).err().into_iter().collect()
     }
 
