@@ -99,21 +99,25 @@ fn decoded(status: &Value, key: &str) -> Vec<u8> {
 const FIGURES_COMMAND: &str = "head -c 64 /proc/uptime; echo; ss -tH 2>/dev/null | wc -l";
 
 /// The in-guest figures of metrics, each `None` when the agent does not
-/// deliver it by `deadline`: the root filesystem's usage from
-/// `guest-get-fsinfo`, asked while the one guest command runs, so that its
-/// first status check usually finds it done.
-pub fn guest_stats(domain: &Domain, deadline: Instant) -> GuestStats {
+/// deliver it by `deadline`; `None` as a whole when the agent answered no
+/// command at all. The root filesystem's usage comes from `guest-get-fsinfo`,
+/// asked while the one guest command runs, so that its first status check
+/// usually finds it done.
+pub fn guest_stats(domain: &Domain, deadline: Instant) -> Option<GuestStats> {
     let started = Instant::now();
     let budget = deadline.saturating_duration_since(started);
     let pid = start(domain, FIGURES_COMMAND, budget).ok();
     let left = deadline.saturating_duration_since(Instant::now());
     let fsinfo = (!left.is_zero()).then(|| command(domain, &json!({"execute": "guest-get-fsinfo"}), left)).and_then(Result::ok);
+    if pid.is_none() && fsinfo.is_none() {
+        return None;
+    }
     let root_used_bytes = fsinfo.and_then(|fs| root_used(&fs));
     let (uptime_seconds, net_connections) = match pid.map(|pid| wait(domain, pid, started, budget)) {
         Some(Ok(out)) if out.exit_code == 0 => uptime_and_connections(&String::from_utf8_lossy(&out.stdout)),
         _ => (None, None),
     };
-    GuestStats { root_used_bytes, uptime_seconds, net_connections }
+    Some(GuestStats { root_used_bytes, uptime_seconds, net_connections })
 }
 
 fn root_used(fsinfo: &Value) -> Option<u64> {

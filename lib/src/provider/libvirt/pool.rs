@@ -1,15 +1,22 @@
-//! A few threads that run one task per item under a hard deadline for the
-//! whole call: a task that stalls holds its own thread, never the caller,
-//! who takes what has come back when the deadline passes.
+//! A few threads that run one task per item, each task under its own hard
+//! budget from the moment it starts: a task that overruns it is given up (its
+//! thread is left to end on its own) and a fresh thread takes its place, so a
+//! stalled task costs its own item the budget and delays no other.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Runs `task(item, deadline)` for every item on at most `workers` threads,
-/// in order. An item's result is `None` when its task had not returned by
-/// `deadline` (it is left to end on its own) or could not start before it.
-pub fn run<T, R, F>(items: Vec<T>, workers: usize, deadline: Instant, task: F) -> Vec<Option<R>>
+enum Event<R> {
+    Started { index: usize, deadline: Instant },
+    /// `late`: the task returned after its deadline; its thread has stopped.
+    Finished { index: usize, result: R, late: bool },
+}
+
+/// Runs `task(item, deadline)` for every item, at most `workers` at a time
+/// (not counting given-up ones), each with `deadline` = its start + `budget`.
+/// An item's result is `None` when its task did not return by its deadline.
+pub fn run<T, R, F>(items: Vec<T>, workers: usize, budget: Duration, task: F) -> Vec<Option<R>>
 where
     T: Send + 'static,
     R: Send + 'static,
@@ -19,24 +26,57 @@ where
     let queue = Arc::new(Mutex::new(items.into_iter().enumerate().collect::<VecDeque<_>>()));
     let task = Arc::new(task);
     let (sender, receiver) = mpsc::channel();
-    for _ in 0..workers.min(count) {
+    // Whether a thread could be made; one that cannot leaves its share to the others (or to `None`).
+    let spawn_worker = || {
         let (queue, task, sender) = (Arc::clone(&queue), Arc::clone(&task), sender.clone());
-        // A thread that cannot be made leaves its share to the others (or to `None`).
-        let _ = std::thread::Builder::new().spawn(move || loop {
-            let next = queue.lock().ok().and_then(|mut queue| queue.pop_front());
-            let Some((index, item)) = next.filter(|_| Instant::now() < deadline) else { return };
-            if sender.send((index, task(item, deadline))).is_err() {
+        std::thread::Builder::new().spawn(move || loop {
+            let Some((index, item)) = queue.lock().ok().and_then(|mut queue| queue.pop_front()) else { return };
+            let deadline = Instant::now() + budget;
+            if sender.send(Event::Started { index, deadline }).is_err() {
                 return;
             }
-        });
-    }
-    drop(sender);
+            let result = task(item, deadline);
+            let late = Instant::now() > deadline;
+            if sender.send(Event::Finished { index, result, late }).is_err() || late {
+                return;
+            }
+        })
+        .is_ok()
+    };
+    // Threads that run or will take tasks (a given-up one no longer counts).
+    let mut live = (0..workers.min(count)).filter(|_| spawn_worker()).count();
     let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(count).collect();
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match receiver.recv_timeout(left) {
-            Ok((index, result)) => results[index] = Some(result),
-            // The deadline, or every worker done.
-            Err(_) => break,
+    let mut running: HashMap<usize, Instant> = HashMap::new();
+    let mut outstanding = count;
+    while outstanding > 0 && (live > 0 || !running.is_empty()) {
+        let event = match running.values().min() {
+            Some(&first) => receiver.recv_timeout(first.saturating_duration_since(Instant::now())),
+            None => receiver.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(Event::Started { index, deadline }) => {
+                running.insert(index, deadline);
+            }
+            Ok(Event::Finished { index, result, late }) => {
+                if running.remove(&index).is_some() {
+                    outstanding -= 1;
+                    if late {
+                        live = live - 1 + usize::from(spawn_worker());
+                    } else {
+                        results[index] = Some(result);
+                    }
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = Instant::now();
+                let overdue: Vec<usize> = running.iter().filter(|(_, &deadline)| deadline <= now).map(|(&i, _)| i).collect();
+                for index in overdue {
+                    running.remove(&index);
+                    outstanding -= 1;
+                    live = live - 1 + usize::from(spawn_worker());
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     results
@@ -45,8 +85,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
+    /// Items from 100 on stall for 5 s.
     fn task(item: u32, _deadline: Instant) -> u32 {
         if item >= 100 {
             std::thread::sleep(Duration::from_secs(5));
@@ -55,27 +95,40 @@ mod tests {
     }
 
     #[test]
-    fn stalled_tasks_cost_the_deadline_and_delay_no_other() {
+    fn a_stalled_task_costs_its_budget_and_delays_no_other() {
         let started = Instant::now();
-        let results = run(vec![100, 1, 101, 2, 3, 4, 5, 6], 3, started + Duration::from_millis(400), task);
+        let results = run(vec![100, 1, 101, 2, 3, 4, 5, 6], 3, Duration::from_millis(400), task);
         let elapsed = started.elapsed();
-        assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(2), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(1), "{elapsed:?}");
         assert_eq!(results, [None, Some(2), None, Some(4), Some(6), Some(8), Some(10), Some(12)]);
     }
 
     #[test]
-    fn all_quick_tasks_return_before_the_deadline() {
+    fn all_quick_tasks_return_at_once() {
         let started = Instant::now();
-        assert_eq!(run(vec![1, 2, 3], 8, started + Duration::from_secs(10), task), [Some(2), Some(4), Some(6)]);
-        assert!(started.elapsed() < Duration::from_secs(2));
-        assert_eq!(run(Vec::<u32>::new(), 8, started + Duration::from_secs(10), task), []);
+        assert_eq!(run(vec![1, 2, 3], 8, Duration::from_secs(10), task), [Some(2), Some(4), Some(6)]);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(run(Vec::<u32>::new(), 8, Duration::from_secs(10), task), []);
     }
 
     #[test]
-    fn more_stalled_tasks_than_workers_still_end_at_the_deadline() {
+    fn more_stalled_tasks_than_workers_still_leave_the_others_their_own_budget() {
         let started = Instant::now();
-        let results = run(vec![100, 101, 1], 2, started + Duration::from_millis(300), task);
-        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-        assert_eq!(results, [None, None, None], "the quick one never got a thread before the deadline");
+        let results = run(vec![100, 101, 1, 102, 2], 2, Duration::from_millis(300), task);
+        let elapsed = started.elapsed();
+        assert_eq!(results, [None, None, Some(2), None, Some(4)]);
+        assert!(elapsed >= Duration::from_millis(600) && elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    }
+
+    #[test]
+    fn each_task_is_timed_from_its_own_start() {
+        let slow = |item: u32, deadline: Instant| {
+            std::thread::sleep(Duration::from_millis(150));
+            (item, deadline)
+        };
+        let started = Instant::now();
+        let results = run(vec![1, 2, 3], 1, Duration::from_millis(250), slow);
+        assert!(results.iter().all(Option::is_some), "one worker, three tasks of 150 ms, 250 ms each: all in time");
+        assert!(started.elapsed() >= Duration::from_millis(450));
     }
 }
