@@ -1,9 +1,10 @@
 //! Backend-neutral descriptions of VMs, their state, statistics and settings:
 //! the value types `host/` and `provider/` share. Imports nothing of the crate.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PowerState {
     Running,
     Paused,
@@ -105,7 +106,7 @@ pub struct ExecOutput {
 }
 
 /// Raw counters of one VM; rates are computed by the metrics verb.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RawStats {
     pub name: String,
     pub state: Option<PowerState>,
@@ -124,7 +125,7 @@ pub struct RawStats {
     pub guest: Option<GuestStats>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct GuestStats {
     pub root_used_bytes: Option<u64>,
     pub uptime_seconds: Option<u64>,
