@@ -21,14 +21,13 @@ const FILE_NAME: &str = "cycle.json";
 
 #[derive(Serialize, Deserialize)]
 struct Cycle {
-    /// Seconds since the epoch when the bulk call returned.
+    /// Seconds since the epoch when the bulk call was made.
     taken_at: f64,
     vms: BTreeMap<String, RawStats>,
 }
 
-/// The counters of `vm` and when they were taken (when the bulk call
-/// returned, by `clock`): from the shared sample when it is at most
-/// [`FRESH_FOR_SECS`] old at `now` and is not the one `vm`'s
+/// The counters of `vm` and when they were taken: from the shared sample when
+/// it is at most [`FRESH_FOR_SECS`] old at `now` and is not the one `vm`'s
 /// previous call used (taken at `last_used`: the same counters again would
 /// give no rates), else from a new one that `take` makes (and that is kept for
 /// the next calls). `None` when the sample has no such VM. The caller holds
@@ -39,14 +38,12 @@ pub fn counters_of<E>(
     now: f64,
     last_used: Option<f64>,
     take: impl FnOnce() -> Result<Vec<RawStats>, E>,
-    clock: impl FnOnce() -> f64,
 ) -> Result<Option<(f64, RawStats)>, E> {
     let usable = |c: &Cycle| (0.0..=FRESH_FOR_SECS).contains(&(now - c.taken_at)) && last_used != Some(c.taken_at);
     let mut cycle = match read(dir).filter(usable) {
         Some(cycle) => cycle,
         None => {
-            let vms = take()?.into_iter().map(|s| (s.name.clone(), s)).collect();
-            let cycle = Cycle { taken_at: clock(), vms };
+            let cycle = Cycle { taken_at: now, vms: take()?.into_iter().map(|s| (s.name.clone(), s)).collect() };
             // Unsaved, it only costs the next call a bulk call of its own.
             if let Ok(text) = serde_json::to_string(&cycle) {
                 let _ = write_atomic_unsynced(&dir.join(FILE_NAME), text.as_bytes(), 0o640);
@@ -85,32 +82,23 @@ mod tests {
             calls.set(calls.get() + 1);
             Ok(vec![vm("a", 1), vm("b", 2)])
         };
-        assert_eq!(counters_of(dir.path(), "a", 100.0, None, take, || 100.0), Ok(Some((100.0, vm("a", 1)))));
-        assert_eq!(counters_of(dir.path(), "b", 100.0 + FRESH_FOR_SECS, Some(98.0), take, || 100.0 + FRESH_FOR_SECS), Ok(Some((100.0, vm("b", 2)))));
-        assert_eq!(counters_of(dir.path(), "c", 100.5, None, take, || 100.5), Ok(None), "a VM the sample has not: not another's figures");
+        assert_eq!(counters_of(dir.path(), "a", 100.0, None, take), Ok(Some((100.0, vm("a", 1)))));
+        assert_eq!(counters_of(dir.path(), "b", 100.0 + FRESH_FOR_SECS, Some(98.0), take), Ok(Some((100.0, vm("b", 2)))));
+        assert_eq!(counters_of(dir.path(), "c", 100.5, None, take), Ok(None), "a VM the sample has not: not another's figures");
         assert_eq!(calls.get(), 1);
-        assert_eq!(counters_of(dir.path(), "a", 100.01 + FRESH_FOR_SECS, None, take, || 100.01 + FRESH_FOR_SECS), Ok(Some((100.01 + FRESH_FOR_SECS, vm("a", 1)))));
-        assert_eq!(counters_of(dir.path(), "a", 99.0, None, take, || 99.0).map(|r| r.map(|(t, _)| t)), Ok(Some(99.0)), "a clock set back");
+        assert_eq!(counters_of(dir.path(), "a", 100.01 + FRESH_FOR_SECS, None, take), Ok(Some((100.01 + FRESH_FOR_SECS, vm("a", 1)))));
+        assert_eq!(counters_of(dir.path(), "a", 99.0, None, take).map(|r| r.map(|(t, _)| t)), Ok(Some(99.0)), "a clock set back");
         assert_eq!(calls.get(), 3);
-        assert_eq!(counters_of(dir.path(), "a", 99.5, Some(99.0), take, || 99.5).map(|r| r.map(|(t, _)| t)), Ok(Some(99.5)), "a's second call in the window");
+        assert_eq!(counters_of(dir.path(), "a", 99.5, Some(99.0), take).map(|r| r.map(|(t, _)| t)), Ok(Some(99.5)), "a's second call in the window");
         assert_eq!(calls.get(), 4);
-    }
-
-    #[test]
-    fn a_sample_is_fresh_from_when_its_bulk_call_returned() {
-        let dir = tempfile::tempdir().unwrap();
-        let slow = || Ok::<_, ()>(vec![vm("a", 1), vm("b", 2)]);
-        counters_of(dir.path(), "a", 100.0, None, slow, || 101.5).unwrap();
-        let b = counters_of(dir.path(), "b", 102.0, None, || Ok::<_, ()>(vec![]), || 102.0);
-        assert_eq!(b, Ok(Some((101.5, vm("b", 2)))), "a bulk call of 1.5 s still serves the rest of the cycle");
     }
 
     #[test]
     fn a_failed_bulk_call_is_the_callers_error_and_a_forgotten_sample_is_taken_anew() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(counters_of(dir.path(), "a", 1.0, None, || Err("down"), || 1.0), Err("down"));
-        counters_of(dir.path(), "a", 1.0, None, || Ok::<_, ()>(vec![vm("a", 1)]), || 1.0).unwrap();
+        assert_eq!(counters_of(dir.path(), "a", 1.0, None, || Err("down")), Err("down"));
+        counters_of(dir.path(), "a", 1.0, None, || Ok::<_, ()>(vec![vm("a", 1)])).unwrap();
         forget(dir.path());
-        assert_eq!(counters_of(dir.path(), "a", 1.1, None, || Ok::<_, ()>(vec![]), || 1.1), Ok(None));
+        assert_eq!(counters_of(dir.path(), "a", 1.1, None, || Ok::<_, ()>(vec![])), Ok(None));
     }
 }

@@ -162,7 +162,7 @@ pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
     let shared = match samples.is_locked() {
         true => {
             let last_used = samples.get(name).map(|s| s.timestamp);
-            metrics_cycle::counters_of(&dir, name, now_secs(), last_used, || session.backend.counters(), now_secs)?
+            metrics_cycle::counters_of(&dir, name, now_secs(), last_used, || session.backend.counters())?
         }
         false => None,
     };
