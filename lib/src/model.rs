@@ -1,10 +1,9 @@
 //! Backend-neutral descriptions of VMs, their state, statistics and settings:
 //! the value types `host/` and `provider/` share. Imports nothing of the crate.
 
-use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerState {
     Running,
     Paused,
@@ -106,7 +105,7 @@ pub struct ExecOutput {
 }
 
 /// Raw counters of one VM; rates are computed by the metrics verb.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RawStats {
     pub name: String,
     pub state: Option<PowerState>,
@@ -125,7 +124,7 @@ pub struct RawStats {
     pub guest: Option<GuestStats>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GuestStats {
     pub root_used_bytes: Option<u64>,
     pub uptime_seconds: Option<u64>,

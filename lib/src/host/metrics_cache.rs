@@ -57,11 +57,6 @@ impl Samples {
         Self { dir: dir.to_path_buf(), lock, samples, changed: false }
     }
 
-    /// Whether this call holds the lock (and so may read and write the cache).
-    pub fn is_locked(&self) -> bool {
-        self.lock.is_some()
-    }
-
     pub fn get(&self, vm: &str) -> Option<&Sample> {
         self.samples.get(vm)
     }

@@ -6,7 +6,6 @@ pub mod cloud_init;
 pub mod config;
 pub mod io_words;
 pub mod metrics_cache;
-pub mod metrics_cycle;
 pub(crate) mod names;
 pub mod paths;
 pub(crate) mod pools;

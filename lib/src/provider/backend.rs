@@ -104,14 +104,6 @@ impl Backend {
         self.provider.stats(names)
     }
 
-    pub fn counters(&self) -> Result<Vec<RawStats>, ProviderError> {
-        self.provider.counters()
-    }
-
-    pub fn guest_stats(&self, name: &str) -> Result<Option<GuestStats>, ProviderError> {
-        self.provider.guest_stats(name)
-    }
-
     /// Staging writes the same files again, so a timed-out staging is repeated once.
     pub fn stage_bootstrap(&self, name: &str, bootstrap: &Bootstrap) -> Result<(), ProviderError> {
         self.once_more_if_ambiguous(|| self.provider.stage_bootstrap(name, bootstrap))

@@ -198,16 +198,6 @@ impl Provider for Faulty {
         self.inner.stats(names)
     }
 
-    fn counters(&self) -> Result<Vec<RawStats>, ProviderError> {
-        self.call("stats")?;
-        self.inner.counters()
-    }
-
-    fn guest_stats(&self, name: &str) -> Result<Option<GuestStats>, ProviderError> {
-        self.call("stats")?;
-        self.inner.guest_stats(name)
-    }
-
     fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
         self.mutate("throttle", || self.inner.throttle(name, change))
     }

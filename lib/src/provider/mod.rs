@@ -91,16 +91,5 @@ pub trait Provider {
     /// in one round trip; a stalled VM must not delay the others.
     fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError>;
 
-    /// Raw counters of every VM without the guest figures: no agent is asked.
-    fn counters(&self) -> Result<Vec<RawStats>, ProviderError> {
-        Ok(self.stats(None)?.into_iter().map(|s| RawStats { guest: None, ..s }).collect())
-    }
-
-    /// The guest figures of one VM, within the same bound as in `stats`;
-    /// `None` when its agent does not answer (or the VM is gone or not running).
-    fn guest_stats(&self, name: &str) -> Result<Option<GuestStats>, ProviderError> {
-        Ok(self.stats(Some(&[name.to_string()]))?.into_iter().next().and_then(|s| s.guest))
-    }
-
     fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError>;
 }

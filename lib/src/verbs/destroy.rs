@@ -3,7 +3,7 @@
 
 use super::{recover, Session, VerbError};
 use crate::host::vmdb::DbError;
-use crate::host::{metrics_cache, metrics_cycle, names, timestamp};
+use crate::host::{metrics_cache, names, timestamp};
 
 pub fn run(session: &Session, name: &str) -> Result<(), VerbError> {
     names::vm_name(name)?;
@@ -15,7 +15,6 @@ pub fn run(session: &Session, name: &str) -> Result<(), VerbError> {
     }
     session.backend.terminate(name)?;
     metrics_cache::remove(&session.metrics_dir(), name);
-    metrics_cycle::forget(&session.metrics_dir());
     session.db.update(|doc| doc.settle_destroyed(name, timestamp::now()))?;
     Ok(())
 }

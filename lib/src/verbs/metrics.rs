@@ -4,8 +4,8 @@
 
 use super::{Session, VerbError};
 use crate::host::metrics_cache::{Sample, Samples};
-use crate::host::{metrics_cycle, names};
-use crate::provider::{GuestStats, PowerState, RawStats};
+use crate::host::names;
+use crate::provider::{PowerState, RawStats};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -101,12 +101,15 @@ pub fn compute(raw: &RawStats, previous: Option<&Sample>, now: f64) -> (Metrics,
         }
     };
     let cpu_percent = (rate(raw.cpu_time_ns, |p| p.cpu_time_ns) / 1e9 * 100.0).clamp(0.0, 100.0 * f64::from(raw.vcpus.max(1)));
+    let guest = raw.guest.unwrap_or_default();
+    let to_i64 = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
     let total_mb = raw.memory_total_kib / 1024;
-    let mut metrics = Metrics {
+    let metrics = Metrics {
         cpu_percent: (cpu_percent * 10.0).round() / 10.0,
         cpu_count: u64::from(raw.vcpus),
         memory_used_mb: if raw.memory_used_kib > 0 { raw.memory_used_kib / 1024 } else { total_mb },
         memory_total_mb: total_mb,
+        disk_used_mb: to_i64(guest.root_used_bytes.map(|b| b >> 20)),
         disk_total_mb: raw.disk_capacity_bytes >> 20,
         disk_read_iops: rate(raw.disk_rd_reqs, |p| p.blk_rd_reqs).round() as u64,
         disk_write_iops: rate(raw.disk_wr_reqs, |p| p.blk_wr_reqs).round() as u64,
@@ -114,23 +117,12 @@ pub fn compute(raw: &RawStats, previous: Option<&Sample>, now: f64) -> (Metrics,
         disk_write_bytes_sec: rate(raw.disk_wr_bytes, |p| p.blk_wr_bytes).round() as u64,
         net_rx_bytes_sec: rate(raw.net_rx_bytes, |p| p.net_rx).round() as u64,
         net_tx_bytes_sec: rate(raw.net_tx_bytes, |p| p.net_tx).round() as u64,
+        net_connections: to_i64(guest.net_connections),
+        guest_agent_responsive: raw.guest.is_some(),
+        uptime_seconds: to_i64(guest.uptime_seconds),
         state,
-        ..Metrics::idle(state)
     };
-    metrics.set_guest(raw.guest);
     (metrics, Some(sample))
-}
-
-impl Metrics {
-    /// The figures from inside the guest; `None`: its agent did not answer.
-    fn set_guest(&mut self, guest: Option<GuestStats>) {
-        let to_i64 = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
-        let figures = guest.unwrap_or_default();
-        self.disk_used_mb = to_i64(figures.root_used_bytes.map(|b| b >> 20));
-        self.net_connections = to_i64(figures.net_connections);
-        self.uptime_seconds = to_i64(figures.uptime_seconds);
-        self.guest_agent_responsive = guest.is_some();
-    }
 }
 
 fn now_secs() -> f64 {
@@ -146,47 +138,17 @@ fn measure(samples: &mut Samples, raw: &RawStats, now: f64) -> Metrics {
     metrics
 }
 
-/// Metrics of one VM. Its counters come from the bulk sample shared by the
-/// calls of a watchdog cycle (see [`metrics_cycle`]); its guest figures from
-/// its own agent, asked after the sample, so that a VM stopped or destroyed
-/// since is seen as such (an agent that does not answer has its VM's state
-/// read again). Without the cache's lock, or for a VM the sample has not,
-/// everything comes from one call of its own.
 pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
     names::vm_name(name)?;
     if !session.backend.capabilities().metrics {
         return Err(VerbError::Failed(format!("the {} backend has no metrics", session.backend.name())));
     }
-    let dir = session.metrics_dir();
-    let mut samples = Samples::open(&dir);
-    let shared = match samples.is_locked() {
-        true => {
-            let last_used = samples.get(name).map(|s| s.timestamp);
-            metrics_cycle::counters_of(&dir, name, now_secs(), last_used, || session.backend.counters())?
-        }
-        false => None,
-    };
-    let Some((taken_at, counters)) = shared else {
-        let stats = session.backend.stats(Some(&[name.to_string()]))?;
-        let raw = stats.into_iter().find(|s| s.name == name).ok_or_else(|| VerbError::NotFound(name.to_string()))?;
-        let metrics = measure(&mut samples, &raw, now_secs());
-        // A cache that cannot be written only costs the next call its rates.
-        let _ = samples.save();
-        return Ok(metrics);
-    };
-    let mut metrics = measure(&mut samples, &counters, taken_at);
+    let stats = session.backend.stats(Some(&[name.to_string()]))?;
+    let raw = stats.into_iter().find(|s| s.name == name).ok_or_else(|| VerbError::NotFound(name.to_string()))?;
+    let mut samples = Samples::open(&session.metrics_dir());
+    let metrics = measure(&mut samples, &raw, now_secs());
+    // A cache that cannot be written only costs the next call its rates.
     let _ = samples.save();
-    if counters.state != Some(PowerState::Running) {
-        return Ok(metrics);
-    }
-    match session.backend.guest_stats(name)? {
-        Some(guest) => metrics.set_guest(Some(guest)),
-        None => match session.backend.get(name)? {
-            None => return Err(VerbError::NotFound(name.to_string())),
-            Some(info) if info.state != PowerState::Running => return Ok(Metrics::idle(info.state.metrics_word())),
-            Some(_) => {}
-        },
-    }
     Ok(metrics)
 }
 
@@ -213,6 +175,7 @@ pub fn all(session: &Session) -> Result<Vec<(String, Metrics)>, VerbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::GuestStats;
 
     fn raw(cpu_ns: u64, rd: u64) -> RawStats {
         RawStats {

@@ -1,5 +1,4 @@
-use crate::host::{args, run_create, Host};
-use provisioner::verbs::create::CreateArgs;
+use crate::host::Host;
 use provisioner::verbs::{destroy, metrics, power, VerbError};
 use std::time::Duration;
 
@@ -82,34 +81,4 @@ fn a_running_vm_without_a_balloon_reading_counts_all_its_memory_used() {
     let raw = RawStats { name: "x".into(), state: Some(PowerState::Running), vcpus: 1, memory_total_kib: 2048 * 1024, memory_used_kib: 0, ..RawStats::default() };
     let (m, _) = metrics::compute(&raw, None, 1.0);
     assert_eq!((m.memory_used_mb, m.memory_total_mb), (2048, 2048));
-}
-
-/// The calls of one watchdog cycle share one bulk sample (metrics_cycle):
-/// a VM stopped or gone behind our back after it is never reported running.
-#[test]
-fn a_vm_stopped_or_gone_after_the_shared_sample_is_not_reported_running() {
-    let h = Host::new();
-    for name in ["a", "b", "c"] {
-        h.create(name);
-    }
-    assert_eq!(metrics::one(&h.session(), "a").unwrap().state, "running", "takes the sample of a, b and c");
-    h.knobs("drift: stop:b,vanish:c\n");
-    let b = metrics::one(&h.session(), "b").unwrap();
-    assert_eq!((b.state, b.guest_agent_responsive, b.cpu_count), ("stopped", false, 0), "{b:?}");
-    assert!(matches!(metrics::one(&h.session(), "c"), Err(VerbError::NotFound(ref n)) if n == "c"));
-}
-
-#[test]
-fn each_vm_gets_its_own_figures_from_the_shared_sample() {
-    let h = Host::new();
-    for (name, memory_mib) in [("small", 256), ("big", 1024)] {
-        run_create(&h.session(), &CreateArgs { memory_mib, ..args(name, true) }).unwrap();
-    }
-    let small = metrics::one(&h.session(), "small").unwrap();
-    let big = metrics::one(&h.session(), "big").unwrap();
-    assert_eq!((small.memory_total_mb, big.memory_total_mb), (256, 1024));
-    assert!(small.guest_agent_responsive && big.guest_agent_responsive);
-    h.knobs("agent: dead\n");
-    let small = metrics::one(&h.session(), "small").unwrap();
-    assert_eq!((small.state, small.guest_agent_responsive, small.disk_used_mb), ("running", false, -1), "{small:?}");
 }

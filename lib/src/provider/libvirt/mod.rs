@@ -316,33 +316,6 @@ impl Provider for LibvirtProvider {
     }
 
     fn stats(&self, names: Option<&[String]>) -> Result<Vec<RawStats>, ProviderError> {
-        let (mut out, domains) = self.counters_of(names)?;
-        self.add_guest_stats(&mut out, &domains)?;
-        Ok(out)
-    }
-
-    fn counters(&self) -> Result<Vec<RawStats>, ProviderError> {
-        Ok(self.counters_of(None)?.0)
-    }
-
-    fn guest_stats(&self, name: &str) -> Result<Option<GuestStats>, ProviderError> {
-        let Some(domain) = self.lookup(name)? else { return Ok(None) };
-        let guest = pool::run(vec![domain], 1, GUEST_STATS_BUDGET, |domain, deadline| agent::guest_stats(&domain, deadline));
-        Ok(guest.into_iter().next().flatten().flatten())
-    }
-
-    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
-        let domain = self.domain(name)?;
-        let running = Self::info(name, &domain)?.state == PowerState::Running;
-        let defined = Self::defined(name, &domain, sys::VIR_DOMAIN_XML_INACTIVE)?;
-        tuning::apply(&domain, running, defined.macs.first().map(String::as_str), change)
-    }
-}
-
-impl LibvirtProvider {
-    /// The counters of the named VMs (of all ours when `names` is `None`) in
-    /// one bulk call, and the domains it looked up.
-    fn counters_of(&self, names: Option<&[String]>) -> Result<(Vec<RawStats>, Vec<Domain>), ProviderError> {
         let flags = sys::VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT;
         let (records, domains) = match names {
             None => {
@@ -360,9 +333,20 @@ impl LibvirtProvider {
                 (records, domains)
             }
         };
-        Ok((records.iter().map(stats::raw_stats).collect(), domains))
+        let mut out: Vec<RawStats> = records.iter().map(stats::raw_stats).collect();
+        self.add_guest_stats(&mut out, &domains)?;
+        Ok(out)
     }
 
+    fn throttle(&self, name: &str, change: &ThrottleChange) -> Result<(), ProviderError> {
+        let domain = self.domain(name)?;
+        let running = Self::info(name, &domain)?.state == PowerState::Running;
+        let defined = Self::defined(name, &domain, sys::VIR_DOMAIN_XML_INACTIVE)?;
+        tuning::apply(&domain, running, defined.macs.first().map(String::as_str), change)
+    }
+}
+
+impl LibvirtProvider {
     /// Asks the running VMs' agents a few at a time, each within its own
     /// budget: a dead agent costs its own VM the budget and delays no other. `known` are domains already looked up; the others are looked up here.
     fn add_guest_stats(&self, stats: &mut [RawStats], known: &[Domain]) -> Result<(), ProviderError> {
