@@ -184,7 +184,7 @@ fn destroy_is_idempotent_and_removes_everything() {
     assert_eq!((db["allocated_ips"].clone(), db["allocated_ipv6"].clone()), (json!([]), json!([])));
     assert!(!root.mock_dir().join("domains/vm1.json").exists());
     assert!(!root.mock_dir().join("seeds/vm1").exists());
-    assert!(!root.mock_dir().join("metrics/vm1.json").exists());
+    assert!(!samples(&root).contains_key("vm1"), "its metrics sample is forgotten");
     assert_eq!(root.run("blockhost-vm-destroy", &["never-there"]).stdout, "VM destroyed: never-there\n");
 }
 
@@ -274,6 +274,28 @@ fn metrics_object_single_and_batch() {
     assert_eq!(all["vm2"]["state"], "stopped");
     let run = root.run("blockhost-vm-metrics", &["nope"]);
     assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (1, "", "blockhost-vm-metrics: VM nope not found\n"));
+}
+
+/// The metrics cache: one map VM → previous sample.
+fn samples(root: &Root) -> serde_json::Map<String, Value> {
+    std::fs::read_to_string(root.mock_dir().join("metrics/samples.json")).map_or_else(|_| Default::default(), |t| serde_json::from_str(&t).unwrap())
+}
+
+#[test]
+fn concurrent_metrics_of_single_vms_keep_every_sample() {
+    let root = Root::new();
+    let names: Vec<String> = (0..20).map(|i| format!("c{i}")).collect();
+    for name in &names {
+        root.create(name);
+    }
+    let children: Vec<_> =
+        names.iter().map(|name| root.std_cmd("blockhost-vm-metrics").arg(name).stdout(std::process::Stdio::null()).spawn().unwrap()).collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let mut cached: Vec<String> = samples(&root).keys().cloned().collect();
+    cached.sort_by_key(|n| n[1..].parse::<u32>().unwrap());
+    assert_eq!(cached, names, "each VM's sample survives the others' writes (breaks without the lock)");
 }
 
 #[test]

@@ -351,7 +351,9 @@ fn lifecycle_on_real_vms() {
 
     host.ok("blockhost-vm-metrics", &["e2e-a"]);
     std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
     let m: Value = serde_json::from_str(&host.ok("blockhost-vm-metrics", &["e2e-a"])).unwrap();
+    eprintln!("metrics of e2e-a with a live agent: {:.3} s", started.elapsed().as_secs_f64());
     assert_eq!((m["state"].as_str(), m["guest_agent_responsive"].as_bool()), (Some("running"), Some(true)), "{m}");
     assert!(m["cpu_percent"].as_f64().unwrap() > 0.0, "{m}");
     assert!(m["memory_used_mb"].as_i64().unwrap() > 0 && m["memory_total_mb"].as_i64().unwrap() == 512, "{m}");
@@ -580,8 +582,11 @@ fn kernel_has_sfq() -> bool {
     Command::new("unshare").args(["--net", "sh", "-c", probe]).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
+/// What one VM's agent gets at most for the figures of metrics (PROVISIONER_INTERFACE.md).
+const AGENT_BUDGET: Duration = Duration::from_secs(4);
+
 /// Stops the agent of e2e-b; metrics of all VMs must then cost no more than
-/// those of e2e-a alone plus the one bound the dead agent gets.
+/// those of e2e-a alone plus the one budget the dead agent gets.
 fn metrics_of_all_vms_wait_for_no_dead_agent(host: &Host) {
     host.exec("e2e-b", "nohup sh -c 'sleep 1; systemctl stop qemu-guest-agent' >/dev/null 2>&1 &");
     wait_until("the agent of e2e-b to stop", Duration::from_secs(30), || {
@@ -598,7 +603,7 @@ fn metrics_of_all_vms_wait_for_no_dead_agent(host: &Host) {
     assert_eq!(all["e2e-a"]["guest_agent_responsive"], json!(true), "{all}");
     assert_eq!(all["e2e-b"]["guest_agent_responsive"], json!(false), "{all}");
     assert_eq!(all["e2e-b"]["net_connections"], json!(-1), "{all}");
-    assert!(both < one + Duration::from_secs(3), "a dead agent must not delay the others: {both:?} vs {one:?}");
+    assert!(both < one + AGENT_BUDGET, "a dead agent must not delay the others: {both:?} vs {one:?}");
     host.exec("e2e-b", "true");
 }
 
@@ -761,7 +766,9 @@ fn an_upstream_vm_is_adopted() {
     assert_eq!(host.status(name), "active");
     assert!(host.ok("blockhost-vm-list", &[]).lines().any(|l| l.starts_with(&format!("{name}\tactive\t10.77.0.50\t2026-11-30"))));
     wait_until("the adopted guest's agent", Duration::from_secs(400), || host.exec(name, "true").0 == 0);
+    let started = Instant::now();
     let m: Value = serde_json::from_str(&host.ok("blockhost-vm-metrics", &[name])).unwrap();
+    eprintln!("metrics of the adopted guest as its agent first answers: {:.2} s", started.elapsed().as_secs_f64());
     assert_eq!((m["state"].as_str(), m["guest_agent_responsive"].as_bool(), m["memory_total_mb"].as_i64()), (Some("running"), Some(true), Some(512)), "{m}");
 
     assert_eq!(host.ok("blockhost-vm-stop", &[name]), format!("VM stopped: {name}\n"));

@@ -11,6 +11,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// the group of the file it replaces kept when possible, fsync, rename over,
 /// fsync of the directory. Readers see the old or the new content, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace(path, bytes, mode, Durability::Synced)
+}
+
+/// [`write_atomic`] without the two fsyncs, for caches: readers still see the
+/// old or the new content, but a crash may lose the new one (or leave an empty
+/// file, which a cache reads as absent).
+pub fn write_atomic_unsynced(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    replace(path, bytes, mode, Durability::Unsynced)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Durability {
+    Synced,
+    Unsynced,
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: u32, durability: Durability) -> std::io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file_name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
@@ -30,9 +47,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
             let _ = std::os::unix::fs::fchown(&file, None, Some(gid));
         }
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durability == Durability::Synced {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        match durability {
+            Durability::Synced => File::open(dir)?.sync_all(),
+            Durability::Unsynced => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -88,13 +110,28 @@ mod tests {
 
     #[test]
     fn replaces_content_with_mode_and_leaves_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.json");
-        write_atomic(&path, b"one", 0o640).unwrap();
-        write_atomic(&path, b"two", 0o640).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        for write in [write_atomic, write_atomic_unsynced] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.json");
+            write(&path, b"one", 0o640).unwrap();
+            write(&path, b"two", 0o660).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), b"two");
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o660);
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_failed_replacement_keeps_the_old_content_and_no_temp() {
+        for write in [write_atomic, write_atomic_unsynced] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.json");
+            write(&path, b"one", 0o640).unwrap();
+            std::fs::create_dir(dir.path().join("d")).unwrap();
+            assert!(write(&dir.path().join("d"), b"two", 0o640).is_err(), "a directory cannot be renamed over");
+            assert_eq!(std::fs::read(&path).unwrap(), b"one");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+        }
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `metrics`: the 16-field usage object the watchdog parses, for one VM or for
-//! all VMs from a single backend call. Rates come from the previous sample
-//! cached per VM (first sample and counter resets give 0).
+//! all VMs from a single backend call. Rates come from each VM's previous
+//! sample in the metrics cache (first sample and counter resets give 0).
 
 use super::{Session, VerbError};
-use crate::host::metrics_cache::{self, Sample};
+use crate::host::metrics_cache::{Sample, Samples};
 use crate::host::names;
 use crate::provider::{PowerState, RawStats};
 use serde_json::{json, Value};
@@ -129,12 +129,11 @@ fn now_secs() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn finish(session: &Session, raw: &RawStats, now: f64) -> Metrics {
-    let dir = session.metrics_dir();
-    let (metrics, sample) = compute(raw, metrics_cache::load(&dir, &raw.name).as_ref(), now);
+/// Metrics of one VM from its previous sample, which this one replaces.
+fn measure(samples: &mut Samples, raw: &RawStats, now: f64) -> Metrics {
+    let (metrics, sample) = compute(raw, samples.get(&raw.name), now);
     if let Some(sample) = sample {
-        // A cache that cannot be written only costs the next call its rates.
-        let _ = metrics_cache::save(&dir, &raw.name, &sample);
+        samples.insert(&raw.name, sample);
     }
     metrics
 }
@@ -146,7 +145,11 @@ pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
     }
     let stats = session.backend.stats(Some(&[name.to_string()]))?;
     let raw = stats.into_iter().find(|s| s.name == name).ok_or_else(|| VerbError::NotFound(name.to_string()))?;
-    Ok(finish(session, &raw, now_secs()))
+    let mut samples = Samples::open(&session.metrics_dir());
+    let metrics = measure(&mut samples, &raw, now_secs());
+    // A cache that cannot be written only costs the next call its rates.
+    let _ = samples.save();
+    Ok(metrics)
 }
 
 /// Every VM of the database that is not destroyed, keyed by name, from one
@@ -156,14 +159,17 @@ pub fn all(session: &Session) -> Result<Vec<(String, Metrics)>, VerbError> {
     let names: Vec<String> = doc.vms().filter(|r| r.status() != "destroyed").map(|r| r.name.to_string()).collect();
     let mut stats: HashMap<String, RawStats> =
         session.backend.stats(None)?.into_iter().map(|s| (s.name.clone(), s)).collect();
+    let mut samples = Samples::open(&session.metrics_dir());
     let now = now_secs();
-    Ok(names
+    let all = names
         .into_iter()
         .map(|name| {
-            let metrics = stats.remove(&name).map_or_else(|| Metrics::idle("unknown"), |raw| finish(session, &raw, now));
+            let metrics = stats.remove(&name).map_or_else(|| Metrics::idle("unknown"), |raw| measure(&mut samples, &raw, now));
             (name, metrics)
         })
-        .collect())
+        .collect();
+    let _ = samples.save();
+    Ok(all)
 }
 
 #[cfg(test)]

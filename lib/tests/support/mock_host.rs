@@ -113,8 +113,9 @@ impl Host {
         self.mock_dir().join("seeds").join(name)
     }
 
-    pub fn metrics_file(&self, name: &str) -> PathBuf {
-        self.mock_dir().join("metrics").join(format!("{name}.json"))
+    /// Whether the metrics cache holds a sample of `name`.
+    pub fn has_sample(&self, name: &str) -> bool {
+        provisioner::host::metrics_cache::Samples::open(&self.mock_dir().join("metrics")).get(name).is_some()
     }
 
     /// Creates (with `--apply`) a VM with the default arguments.

@@ -10,12 +10,12 @@ fn destroy_removes_the_vm_and_its_files_and_keeps_a_destroyed_record() {
     h.create("d1");
     h.create("d2");
     metrics::one(&h.session(), "d1").unwrap();
-    assert!(h.metrics_file("d1").exists(), "metrics cached a sample");
+    assert!(h.has_sample("d1"), "metrics cached a sample");
     let before = chrono::Utc::now();
     destroy::run(&h.session(), "d1").unwrap();
     assert_eq!(backend_vm(&h.session(), "d1"), None);
     assert!(h.domain("d1").is_none() && !h.seed_dir("d1").exists(), "the mock's files of d1 are gone");
-    assert!(!h.metrics_file("d1").exists(), "the metrics cache of d1 is gone");
+    assert!(!h.has_sample("d1"), "the metrics cache of d1 is gone");
     assert_eq!(h.field("d1", "status").as_deref(), Some("destroyed"));
     let at = host::parse_time(&h.field("d1", "destroyed_at").unwrap());
     assert!(at >= before - chrono::Duration::seconds(1) && at <= chrono::Utc::now());

@@ -11,7 +11,7 @@ fn one_running_vm_reports_its_size_and_caches_a_sample() {
     assert!(m.guest_agent_responsive);
     assert!(m.memory_used_mb > 0 && m.memory_used_mb <= 512, "{m:?}");
     assert!(m.disk_used_mb > 0 && m.net_connections >= 1, "{m:?}");
-    assert!(h.metrics_file("m").exists(), "a sample is cached for the next rates");
+    assert!(h.has_sample("m"), "a sample is cached for the next rates");
     assert_eq!(m.to_json().as_object().unwrap().len(), 16);
 }
 
@@ -34,7 +34,7 @@ fn a_stopped_vm_reports_idle_metrics_and_no_sample() {
     let m = metrics::one(&h.session(), "off").unwrap();
     assert_eq!((m.state, m.cpu_count, m.disk_used_mb, m.net_connections), ("stopped", 0, -1, -1));
     assert!(!m.guest_agent_responsive);
-    assert!(!h.metrics_file("off").exists());
+    assert!(!h.has_sample("off"));
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn all_covers_every_record_not_destroyed() {
     let all = metrics::all(&h.session()).unwrap();
     let got: Vec<(&str, &str, u64)> = all.iter().map(|(n, m)| (n.as_str(), m.state, m.cpu_count)).collect();
     assert_eq!(got, [("a", "running", 1), ("c", "stopped", 0), ("d", "unknown", 0)]);
-    assert!(h.metrics_file("a").exists() && !h.metrics_file("c").exists());
+    assert!(h.has_sample("a") && !h.has_sample("c"));
     h.knobs("unreachable: true\n");
     assert!(matches!(metrics::all(&h.session()), Err(VerbError::Provider(_))));
 }

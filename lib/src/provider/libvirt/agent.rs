@@ -41,11 +41,22 @@ pub fn ping(domain: &Domain, timeout: Duration) -> Result<bool, ProviderError> {
 /// Runs `/bin/sh -c <cmd>` in the guest and waits for it up to `timeout`.
 pub fn exec(domain: &Domain, cmd: &str, timeout: Duration) -> Result<ExecOutput, ProviderError> {
     let started = Instant::now();
+    let pid = start(domain, cmd, timeout)?;
+    wait(domain, pid, started, timeout)
+}
+
+/// Starts `/bin/sh -c <cmd>` in the guest; its pid, for [`wait`].
+fn start(domain: &Domain, cmd: &str, timeout: Duration) -> Result<i64, ProviderError> {
     let request = json!({"execute": "guest-exec", "arguments": {"path": "/bin/sh", "arg": ["-c", cmd], "capture-output": true}});
     let reply = command(domain, &request, timeout).map_err(|e| read_error("guest-exec", &e))?;
-    let pid = reply.get("pid").and_then(Value::as_i64).ok_or_else(|| {
+    reply.get("pid").and_then(Value::as_i64).ok_or_else(|| {
         ProviderError::new(ErrorCode::Internal, format!("guest-exec: the agent returned no pid ({reply})"))
-    })?;
+    })
+}
+
+/// Waits for the guest command `pid`, started at `started`, until `timeout`
+/// after that: a first status check at once, then checks further and further apart.
+fn wait(domain: &Domain, pid: i64, started: Instant, timeout: Duration) -> Result<ExecOutput, ProviderError> {
     let mut poll = FIRST_POLL;
     loop {
         let left = timeout.saturating_sub(started.elapsed());
@@ -84,21 +95,29 @@ fn decoded(status: &Value, key: &str) -> Vec<u8> {
     bytes
 }
 
+/// What only a command run in the guest gives: uptime and TCP connections.
+const FIGURES_COMMAND: &str = "head -c 64 /proc/uptime; echo; ss -tH 2>/dev/null | wc -l";
+
 /// The in-guest figures of metrics, each `None` when the agent does not
-/// deliver it within `bound`.
-pub fn guest_stats(domain: &Domain, bound: Duration) -> GuestStats {
+/// deliver it by `deadline`; `None` as a whole when the agent answered no
+/// command at all. The root filesystem's usage comes from `guest-get-fsinfo`,
+/// asked while the one guest command runs, so that its first status check
+/// usually finds it done.
+pub fn guest_stats(domain: &Domain, deadline: Instant) -> Option<GuestStats> {
     let started = Instant::now();
-    let root_used_bytes = command(domain, &json!({"execute": "guest-get-fsinfo"}), bound).ok().and_then(|fs| root_used(&fs));
-    let left = bound.saturating_sub(started.elapsed());
-    let (uptime_seconds, net_connections) = if left.is_zero() {
-        (None, None)
-    } else {
-        match exec(domain, "head -c 64 /proc/uptime; echo; ss -tH 2>/dev/null | wc -l", left) {
-            Ok(out) if out.exit_code == 0 => uptime_and_connections(&String::from_utf8_lossy(&out.stdout)),
-            _ => (None, None),
-        }
+    let budget = deadline.saturating_duration_since(started);
+    let pid = start(domain, FIGURES_COMMAND, budget).ok();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let fsinfo = (!left.is_zero()).then(|| command(domain, &json!({"execute": "guest-get-fsinfo"}), left)).and_then(Result::ok);
+    if pid.is_none() && fsinfo.is_none() {
+        return None;
+    }
+    let root_used_bytes = fsinfo.and_then(|fs| root_used(&fs));
+    let (uptime_seconds, net_connections) = match pid.map(|pid| wait(domain, pid, started, budget)) {
+        Some(Ok(out)) if out.exit_code == 0 => uptime_and_connections(&String::from_utf8_lossy(&out.stdout)),
+        _ => (None, None),
     };
-    GuestStats { root_used_bytes, uptime_seconds, net_connections }
+    Some(GuestStats { root_used_bytes, uptime_seconds, net_connections })
 }
 
 fn root_used(fsinfo: &Value) -> Option<u64> {
