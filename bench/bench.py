@@ -17,7 +17,7 @@ import time
 import fleet
 
 # The stat groups of `virsh domstats` that stand for the groups the metrics
-# code requests: it MUST follow METRICS_GROUPS in lib/src/provider/libvirt/stats.rs
+# code requests: it MUST follow the GROUPS table in lib/src/provider/libvirt/stats.rs
 # (check_groups below warns when the two differ).
 STAT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"]
 STATS_RS = "lib/src/provider/libvirt/stats.rs"
@@ -124,15 +124,15 @@ def watchdog(runner, vm_names, cycles):
 
 
 def check_groups(repo):
-    """The groups of METRICS_GROUPS in stats.rs, when they differ from STAT_GROUPS."""
+    """The groups of the GROUPS table in stats.rs (METRICS_GROUPS is their union), when they differ from STAT_GROUPS."""
     try:
         with open(os.path.join(repo, STATS_RS)) as f:
             source = f.read()
     except OSError:
         return None
-    const = re.search(r"METRICS_GROUPS: u32 =([^;]*);", source)
+    const = re.search(r"const GROUPS: \[\(u32, &str\); \d+\] = \[(.*?)\];", source, re.S)
     if not const:
-        return f"METRICS_GROUPS not found in {STATS_RS}"
+        return f"the GROUPS table not found in {STATS_RS}"
     in_code = sorted(g.lower().replace("_", "-") for g in re.findall(r"VIR_DOMAIN_STATS_(\w+)", const.group(1)))
     if in_code != sorted(STAT_GROUPS):
         return f"{STATS_RS} requests {in_code}, the benchmark's baseline uses {sorted(STAT_GROUPS)}: update STAT_GROUPS"
