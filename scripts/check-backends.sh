@@ -2,9 +2,10 @@
 # A backend is a cargo feature: the library and the executables pass clippy
 # with no backend compiled in (the mock alone) and with each backend alone
 # (every folder of lib/src/provider/ but the mock is a backend and names its
-# feature), and no executable links libvirt0 unless built with the libvirt
-# backend. Uses its own target directory so the main build's executables are
-# left as they are.
+# feature), and neither the executables nor the library they load
+# (libblockhost_cli.so) link libvirt0 unless built with the libvirt backend.
+# Uses its own target directory so the main build's executables are left as
+# they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
@@ -31,8 +32,8 @@ done
 links_no_libvirt() {
     local what="without a backend"
     [ -z "$1" ] || what="with only $1"
-    cargo build --quiet -p blockhost-provisioner-bins --no-default-features ${1:+--features "$1"} --bins
-    for exe in "$CARGO_TARGET_DIR"/debug/blockhost-*; do
+    cargo build --quiet -p blockhost-provisioner-bins --no-default-features ${1:+--features "$1"} --lib --bins
+    for exe in "$CARGO_TARGET_DIR"/debug/blockhost-* "$CARGO_TARGET_DIR"/debug/libblockhost_cli.so; do
         [ -x "$exe" ] && [ -f "$exe" ] || continue
         linked=$(ldd "$exe")
         if grep -q libvirt <<<"$linked"; then

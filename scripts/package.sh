@@ -23,8 +23,8 @@ log "man pages and shell completions"
 cargo run --quiet --release -p xtask -- assets "$generated"
 gzip -9n "$generated"/man/*.1
 
-log "executables with only the $backend backend"
-cargo build --release -p blockhost-provisioner-bins --no-default-features --features "$backend" --bins >&2
+log "executables and their library with only the $backend backend"
+cargo build --release -p blockhost-provisioner-bins --no-default-features --features "$backend" --lib --bins >&2
 
 log "cargo deb"
 cargo deb -p "blockhost-provisioner-$backend" --no-build --output "$target_dir/debian/" >&2

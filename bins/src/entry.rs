@@ -120,17 +120,27 @@ pub fn command<E: Executable>() -> clap::Command {
 /// Parses `argv` (help and version are printed, exit 0), runs the executable
 /// and tells its failure; returns the exit code.
 pub fn run<E: Executable>(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    match parse::<E>(argv) {
+        Ok(args) => finish::<E>(args.run()),
+        Err(code) => code,
+    }
+}
+
+/// The parsed arguments, or the exit code of a command line that asked for
+/// help or the version (printed) or could not be parsed (told).
+pub fn parse<E: Executable>(argv: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> Result<E, u8> {
     let parsed = command::<E>().try_get_matches_from(argv).and_then(|matches| E::from_arg_matches(&matches));
-    let outcome = match parsed {
-        Ok(args) => args.run(),
-        Err(err) => match err.kind() {
-            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                let _ = err.print();
-                Ok(SUCCESS)
-            }
-            _ => Err(Failure { message: usage_line(&err), code: E::USAGE_EXIT }),
-        },
-    };
+    parsed.map_err(|err| match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            SUCCESS
+        }
+        _ => finish::<E>(Err(Failure { message: usage_line(&err), code: E::USAGE_EXIT })),
+    })
+}
+
+/// The exit code of an outcome, its failure told.
+pub fn finish<E: Executable>(outcome: Outcome) -> u8 {
     outcome.unwrap_or_else(|failure| {
         E::report(&failure);
         failure.code

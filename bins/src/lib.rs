@@ -5,4 +5,7 @@
 mod build_progress;
 pub mod commands;
 pub mod entry;
+pub mod front;
+pub mod library;
 pub mod manual;
+pub mod metrics_front;

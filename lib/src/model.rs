@@ -145,6 +145,9 @@ pub struct RawStats {
     pub net_tx_bytes: u64,
     /// `None` when the guest agent did not answer within its short bound.
     pub guest: Option<GuestStats>,
+    /// The host process running the VM (QEMU), when the backend can name it:
+    /// while it is alive, a shared sample of these figures may answer for the VM.
+    pub instance: Option<crate::host::process::ProcessId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -90,6 +90,7 @@ ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
     echo "-rw-r--r-- usr/share/blockhost/provisioner.json"
     echo "-rwxr-xr-x usr/share/blockhost/provisioner-hooks/first-boot.sh"
     echo "-rwxr-xr-x usr/lib/blockhost-provisioner-libvirt/host-access.sh"
+    echo "-rw-r--r-- usr/lib/blockhost-provisioner/libblockhost_cli.so"
     echo "-rw-r--r-- usr/share/blockhost/root-agent-actions/libvirt_host.py"
     for f in packaging/libvirt/python/blockhost/provisioner_libvirt/*.py; do
         echo "-rw-r--r-- usr/lib/python3/dist-packages/${f#packaging/libvirt/python/}"
@@ -123,11 +124,16 @@ exes=$(find "$work/extract/usr/bin" -type f -links 1 | wc -l)
 sums=$(cd "$work/extract/usr/bin" && sha256sum -- * | cut -d' ' -f1 | sort -u | wc -l)
 [ "$sums" -eq 15 ] || fail "usr/bin holds $sums distinct executables, not fifteen"
 ok "size: Installed-Size $installed_size KiB (at most 25600), fifteen distinct executables in usr/bin"
-needed=$(for p in "${PROGS[@]}"; do readelf -d "$work/extract/usr/bin/$p" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; done | sort -u)
-case "$needed" in
-    *libvirt.so.0*) case ", $depends" in *", libvirt0 "*) ;; *) fail "the executables link libvirt.so.0 but Depends lacks libvirt0" ;; esac ;;
+needed_of() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; }
+for p in "${PROGS[@]}"; do
+    case "$(needed_of "$work/extract/usr/bin/$p")" in *libvirt*) fail "$p links libvirt itself; only libblockhost_cli.so may" ;; esac
+done
+case " $(needed_of "$work/extract/usr/lib/blockhost-provisioner/libblockhost_cli.so" | tr '\n' ' ')" in
+    *" libvirt.so.0 "*) ;;
+    *) fail "libblockhost_cli.so does not link libvirt.so.0" ;;
 esac
-ok "Depends has libvirt0 whenever the executables link libvirt (they link: $(echo "$needed" | tr '\n' ' '))"
+case ", $depends" in *", libvirt0 "*) ;; *) fail "libblockhost_cli.so links libvirt.so.0 but Depends lacks libvirt0" ;; esac
+ok "no executable links libvirt; the library they load does, and Depends has libvirt0"
 
 # --- systemd units -------------------------------------------------------
 if command -v systemd-analyze >/dev/null 2>&1; then

@@ -1,1 +1,1 @@
-fn main() -> std::process::ExitCode { blockhost_cli::entry::main::<blockhost_cli::commands::gc::Args>() }
+fn main() -> std::process::ExitCode { blockhost_cli::front::main::<blockhost_cli::commands::gc::Args>() }

@@ -1,1 +1,1 @@
-fn main() -> std::process::ExitCode { blockhost_cli::entry::main::<blockhost_cli::commands::metrics::Args>() }
+fn main() -> std::process::ExitCode { blockhost_cli::metrics_front::main() }

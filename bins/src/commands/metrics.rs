@@ -32,7 +32,13 @@ impl Executable for Args {
     fn run(self) -> Outcome {
         let session = open_session(false, false)?;
         let json = match self.name {
-            Some(name) => metrics::one(&session, &name)?.to_json(),
+            Some(name) => {
+                let measured = metrics::one(&session, &name)?;
+                if measured.shareable && metrics::shared_refresh_due(&session.paths) {
+                    crate::metrics_front::spawn_refresh();
+                }
+                measured.metrics.to_json()
+            }
             None => Value::Object(metrics::all(&session)?.into_iter().map(|(n, m)| (n, m.to_json())).collect::<Map<_, _>>()),
         };
         crate::out!("{}", pyjson::dumps(&json));

@@ -17,8 +17,35 @@ pub mod stop;
 pub mod throttle;
 pub mod update_gecos;
 
-use crate::entry::{command, Executable};
+use crate::entry::{command, run, Executable};
 use crate::manual::Manual;
+use std::ffi::OsString;
+
+/// Runs an executable's command line, returning its exit code.
+pub type Runner = fn(Vec<OsString>) -> u8;
+
+/// The run of the executable named `prog`, for the library's entry point.
+pub fn runner(prog: &str) -> Option<Runner> {
+    let run: Runner = match prog {
+        create::PROG => |argv| run::<create::Args>(argv),
+        destroy::PROG => |argv| run::<destroy::Args>(argv),
+        start::PROG => |argv| run::<start::Args>(argv),
+        stop::PROG => |argv| run::<stop::Args>(argv),
+        kill::PROG => |argv| run::<kill::Args>(argv),
+        status::PROG => |argv| run::<status::Args>(argv),
+        list::PROG => |argv| run::<list::Args>(argv),
+        metrics::PROG => |argv| run::<metrics::Args>(argv),
+        throttle::PROG => |argv| run::<throttle::Args>(argv),
+        gc::PROG => |argv| run::<gc::Args>(argv),
+        resume::PROG => |argv| run::<resume::Args>(argv),
+        update_gecos::PROG => |argv| run::<update_gecos::Args>(argv),
+        guest_exec::PROG => |argv| run::<guest_exec::Args>(argv),
+        build_template::PROG => |argv| run::<build_template::Args>(argv),
+        detect::PROG => |argv| run::<detect::Args>(argv),
+        _ => return None,
+    };
+    Some(run)
+}
 
 /// Every executable's name and clap definition, in the order of the manifest's
 /// verbs; what man pages, shell completions and interface checks are made

@@ -14,5 +14,6 @@ pub(crate) mod provisioning_lock;
 pub mod root_agent;
 pub mod pyjson;
 pub(crate) mod shared_dir;
+pub mod shared_sample;
 pub mod timestamp;
 pub mod vmdb;

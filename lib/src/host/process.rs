@@ -1,6 +1,7 @@
 //! Process identity for lock and journal ownership: a PID plus its start time, so a
 //! recycled PID is not mistaken for the process that wrote an entry.
 
+use std::collections::HashMap;
 use std::fs;
 pub use sys::pid_exists;
 
@@ -15,6 +16,17 @@ impl ProcessId {
     pub fn current() -> Self {
         let pid = std::process::id();
         Self { pid, start_ticks: start_ticks(pid).unwrap_or(0) }
+    }
+
+    /// The running process `pid`, when its start time can be read.
+    pub fn of(pid: u32) -> Option<Self> {
+        Some(Self { pid, start_ticks: start_ticks(pid)? })
+    }
+
+    /// Alive and provably the same incarnation: its start time is known and
+    /// still reads the same (an unreadable `/proc/<pid>/stat` proves nothing).
+    pub fn is_verified_alive(&self) -> bool {
+        self.start_ticks != 0 && start_ticks(self.pid) == Some(self.start_ticks)
     }
 
     /// Alive and, when both start times are known, the same incarnation.
@@ -43,6 +55,23 @@ pub fn command_line(pid: u32) -> Option<String> {
     Some(line)
 }
 
+/// Every readable process whose command line has `flag` followed by a value,
+/// keyed by that value (QEMU's `-uuid <uuid>`), from one pass over `/proc`.
+pub fn by_argument(flag: &str) -> HashMap<String, ProcessId> {
+    let Ok(entries) = fs::read_dir("/proc") else { return HashMap::new() };
+    let mut found = HashMap::new();
+    for pid in entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let mut args = raw.split(|b| *b == 0);
+        let value = args.by_ref().position(|a| a == flag.as_bytes()).and_then(|_| args.next());
+        let Some(value) = value.and_then(|v| std::str::from_utf8(v).ok()) else { continue };
+        if let Some(process) = ProcessId::of(pid) {
+            found.insert(value.to_string(), process);
+        }
+    }
+    found
+}
+
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
@@ -66,6 +95,29 @@ mod tests {
         let me = ProcessId::current();
         let other = ProcessId { start_ticks: me.start_ticks + 1, ..me };
         assert!(!other.is_alive());
+        assert!(me.is_verified_alive());
+        assert!(!other.is_verified_alive());
+        assert!(!ProcessId { start_ticks: 0, ..me }.is_verified_alive(), "an unknown start time proves nothing");
+    }
+
+    #[test]
+    fn processes_are_found_by_the_value_after_a_flag() {
+        let tag = format!("probe-{}", std::process::id());
+        // `; :` keeps the shell from replacing itself with sleep, which would drop the arguments.
+        let mut child = std::process::Command::new("sh").args(["-c", "sleep 30; :", "-uuid", &tag]).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let found = loop {
+            if let Some(found) = by_argument("-uuid").remove(&tag) {
+                break found;
+            }
+            assert!(std::time::Instant::now() < deadline, "no process with -uuid {tag}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(found.pid, child.id());
+        assert!(found.is_verified_alive());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!found.is_verified_alive());
     }
 
     #[test]

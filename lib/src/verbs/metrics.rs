@@ -1,10 +1,16 @@
 //! `metrics`: the 16-field usage object the watchdog parses, for one VM or for
 //! all VMs from a single backend call. Rates come from each VM's previous
-//! sample in the metrics cache (first sample and counter resets give 0).
+//! sample in the metrics cache (first sample and counter resets give 0). The
+//! bulk call also leaves the shared sample from which later one-VM calls are
+//! answered without the backend while it is fresh (`host::shared_sample`).
 
 use super::{Session, VerbError};
+use crate::host::config::DbConfig;
 use crate::host::metrics_cache::{Sample, Samples};
 use crate::host::names;
+use crate::host::paths::HostPaths;
+use crate::host::pyjson;
+use crate::host::shared_sample::{self, SharedSample};
 use crate::provider::{PowerState, RawStats};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -138,7 +144,36 @@ fn measure(samples: &mut Samples, raw: &RawStats, now: f64) -> Metrics {
     metrics
 }
 
-pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
+/// The line `metrics <name>` prints, from the shared sample when it may
+/// answer for the VM; no backend, no database. `None`: ask the backend.
+pub fn answer_from_shared(paths: &HostPaths, name: &str) -> Option<String> {
+    names::vm_name(name).ok()?;
+    let config = DbConfig::load(paths, false).ok()?;
+    let sample = SharedSample::load(&shared_sample::dir(paths))?;
+    sample.answer(name, config.metrics_max_age, now_secs()).map(str::to_string)
+}
+
+/// Whether a process should retake the shared sample in the background.
+pub fn shared_refresh_due(paths: &HostPaths) -> bool {
+    shared_sample::refresh_due(&shared_sample::dir(paths), now_secs())
+}
+
+/// The lock of the one process retaking the shared sample, when it is still
+/// due and no other process holds the lock; the bulk call is [`all`].
+pub fn shared_refresh_lock(paths: &HostPaths) -> Option<std::fs::File> {
+    let dir = shared_sample::dir(paths);
+    let lock = shared_sample::refresh_lock(&dir)?;
+    SharedSample::load(&dir).is_none_or(|s| s.is_due(now_secs())).then_some(lock)
+}
+
+/// One VM's metrics, and whether a shared sample could answer for it (the
+/// backend named its process and sharing is on; see [`shared_refresh_due`]).
+pub struct Measured {
+    pub metrics: Metrics,
+    pub shareable: bool,
+}
+
+pub fn one(session: &Session, name: &str) -> Result<Measured, VerbError> {
     names::vm_name(name)?;
     if !session.backend.capabilities().metrics {
         return Err(VerbError::Failed(format!("the {} backend has no metrics", session.backend.name())));
@@ -149,7 +184,8 @@ pub fn one(session: &Session, name: &str) -> Result<Metrics, VerbError> {
     let metrics = measure(&mut samples, &raw, now_secs());
     // A cache that cannot be written only costs the next call its rates.
     let _ = samples.save();
-    Ok(metrics)
+    let shareable = raw.instance.is_some() && !session.config.metrics_max_age.is_zero();
+    Ok(Measured { metrics, shareable })
 }
 
 /// Every VM of the database that is not destroyed, keyed by name, from one
@@ -161,14 +197,27 @@ pub fn all(session: &Session) -> Result<Vec<(String, Metrics)>, VerbError> {
         session.backend.stats(None)?.into_iter().map(|s| (s.name.clone(), s)).collect();
     let mut samples = Samples::open(&session.metrics_dir());
     let now = now_secs();
+    let mut shared = SharedSample::new(now);
     let all = names
         .into_iter()
         .map(|name| {
-            let metrics = stats.remove(&name).map_or_else(|| Metrics::idle("unknown"), |raw| measure(&mut samples, &raw, now));
+            let metrics = match stats.remove(&name) {
+                None => Metrics::idle("unknown"),
+                Some(raw) => {
+                    let metrics = measure(&mut samples, &raw, now);
+                    if let Some(process) = raw.instance {
+                        shared.insert(&name, process, pyjson::dumps(&metrics.to_json()));
+                    }
+                    metrics
+                }
+            };
             (name, metrics)
         })
         .collect();
     let _ = samples.save();
+    if !shared.is_empty() {
+        let _ = shared.save(&shared_sample::dir(&session.paths));
+    }
     Ok(all)
 }
 

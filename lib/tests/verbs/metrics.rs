@@ -6,7 +6,7 @@ use std::time::Duration;
 fn one_running_vm_reports_its_size_and_caches_a_sample() {
     let h = Host::new();
     h.create("m");
-    let m = metrics::one(&h.session(), "m").unwrap();
+    let m = metrics::one(&h.session(), "m").unwrap().metrics;
     assert_eq!((m.state, m.cpu_count, m.memory_total_mb, m.disk_total_mb), ("running", 1, 512, 5 * 1024));
     assert!(m.guest_agent_responsive);
     assert!(m.memory_used_mb > 0 && m.memory_used_mb <= 512, "{m:?}");
@@ -19,10 +19,10 @@ fn one_running_vm_reports_its_size_and_caches_a_sample() {
 fn rates_come_from_the_cached_sample() {
     let h = Host::new();
     h.create("r");
-    let first = metrics::one(&h.session(), "r").unwrap();
+    let first = metrics::one(&h.session(), "r").unwrap().metrics;
     assert_eq!((first.disk_read_iops, first.net_rx_bytes_sec), (0, 0), "first sample: no rates");
     std::thread::sleep(Duration::from_millis(1100));
-    let second = metrics::one(&h.session(), "r").unwrap();
+    let second = metrics::one(&h.session(), "r").unwrap().metrics;
     assert!(second.disk_read_iops > 0 && second.net_rx_bytes_sec > 0 && second.cpu_percent > 0.0, "{second:?}");
 }
 
@@ -31,7 +31,7 @@ fn a_stopped_vm_reports_idle_metrics_and_no_sample() {
     let h = Host::new();
     h.create("off");
     power::kill(&h.session(), "off").unwrap();
-    let m = metrics::one(&h.session(), "off").unwrap();
+    let m = metrics::one(&h.session(), "off").unwrap().metrics;
     assert_eq!((m.state, m.cpu_count, m.disk_used_mb, m.net_connections), ("stopped", 0, -1, -1));
     assert!(!m.guest_agent_responsive);
     assert!(!h.has_sample("off"));
@@ -81,4 +81,41 @@ fn a_running_vm_without_a_balloon_reading_counts_all_its_memory_used() {
     let raw = RawStats { name: "x".into(), state: Some(PowerState::Running), vcpus: 1, memory_total_kib: 2048 * 1024, memory_used_kib: 0, ..RawStats::default() };
     let (m, _) = metrics::compute(&raw, None, 1.0);
     assert_eq!((m.memory_used_mb, m.memory_total_mb), (2048, 2048));
+}
+
+#[test]
+fn the_bulk_call_leaves_a_shared_sample_that_answers_while_the_vm_process_lives() {
+    use provisioner::host::pyjson;
+    let h = Host::new();
+    h.create("a");
+    h.create("b");
+    power::kill(&h.session(), "b").unwrap();
+    assert!(metrics::answer_from_shared(&h.paths, "a").is_none(), "no bulk call yet");
+    let mut qemu = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    h.knobs(&format!("qemu_pid: {}\n", qemu.id()));
+    let all = metrics::all(&h.session()).unwrap();
+    let a = pyjson::dumps(&all.iter().find(|(n, _)| n == "a").unwrap().1.to_json());
+    h.knobs(&format!("qemu_pid: {}\nunreachable: true\n", qemu.id()));
+    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), Some(a), "answered as the bulk call measured it, without the backend");
+    assert_eq!(metrics::answer_from_shared(&h.paths, "b"), None, "a stopped VM is always asked");
+    assert_eq!(metrics::answer_from_shared(&h.paths, "../a"), None);
+    assert!(!metrics::shared_refresh_due(&h.paths), "just taken");
+    h.write_config("db.yaml", "metrics_max_age_seconds: 0\n");
+    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), None, "sharing switched off");
+    h.write_config("db.yaml", "metrics_max_age_seconds: 5\n");
+    assert!(metrics::answer_from_shared(&h.paths, "a").is_some());
+    qemu.kill().unwrap();
+    qemu.wait().unwrap();
+    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), None, "its process ended: the VM may be stopped");
+}
+
+#[test]
+fn a_backend_that_names_no_process_leaves_no_shared_sample() {
+    let h = Host::new();
+    h.create("a");
+    let measured = metrics::one(&h.session(), "a").unwrap();
+    assert!(!measured.shareable);
+    metrics::all(&h.session()).unwrap();
+    assert!(metrics::answer_from_shared(&h.paths, "a").is_none());
+    assert!(!h.paths.state_dir().join("metrics/shared.json").exists());
 }

@@ -54,6 +54,9 @@ pub struct DbConfig {
     pub db_lock_timeout: Duration,
     /// `overcommit`: how far a create may promise VMs more than the host has.
     pub overcommit: Overcommit,
+    /// `metrics_max_age_seconds` (0-60, default 5): how old a shared bulk
+    /// metrics sample may be and still answer `metrics <vm>`; 0 asks the backend every time.
+    pub metrics_max_age: Duration,
     /// Unknown keys that look like typos of ours (told as warnings, else ignored).
     pub typos: Vec<Typo>,
     /// The whole document, for provider-specific keys.
@@ -122,12 +125,32 @@ impl DbConfig {
         };
         let db_lock_timeout = lock_timeout(&doc).map_err(|m| key_err(LOCK_TIMEOUT_KEY, m))?;
         let overcommit = Overcommit::from_doc(&doc).map_err(|(k, m)| key_err(&k, m))?;
+        let metrics_max_age = match uint(&doc, METRICS_MAX_AGE_KEY, 5) {
+            Ok(secs) if secs <= 60 => Duration::from_secs(secs),
+            Ok(secs) => return Err(key_err(METRICS_MAX_AGE_KEY, format!("must be at most 60 seconds, got {secs}"))),
+            Err(m) => return Err(key_err(METRICS_MAX_AGE_KEY, m)),
+        };
         let typos = typos(&doc);
-        Ok(Self { source, db_file, ip_pool, ipv6_pool, vmid_range, gc_grace_days, default_expiry_days, bridge, db_lock_timeout, overcommit, typos, raw: doc })
+        Ok(Self {
+            source,
+            db_file,
+            ip_pool,
+            ipv6_pool,
+            vmid_range,
+            gc_grace_days,
+            default_expiry_days,
+            bridge,
+            db_lock_timeout,
+            overcommit,
+            metrics_max_age,
+            typos,
+            raw: doc,
+        })
     }
 }
 
 const LOCK_TIMEOUT_KEY: &str = "db_lock_timeout_seconds";
+const METRICS_MAX_AGE_KEY: &str = "metrics_max_age_seconds";
 pub const LOCK_TIMEOUT_ENV: &str = "BLOCKHOST_DB_LOCK_TIMEOUT";
 
 /// The environment's value when set, else db.yaml's, else the default.
@@ -231,6 +254,16 @@ mod tests {
         assert_eq!(c.ipv6_pool, Ipv6Bounds { start: 2, end: 254 });
         assert_eq!((c.gc_grace_days, c.default_expiry_days), (7, 30));
         assert!(c.vmid_range.is_none());
+        assert_eq!(c.metrics_max_age, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn metrics_max_age_is_0_to_60_seconds() {
+        assert_eq!(parse("metrics_max_age_seconds: 0\n").unwrap().metrics_max_age, Duration::ZERO);
+        assert_eq!(parse("metrics_max_age_seconds: 60\n").unwrap().metrics_max_age, Duration::from_secs(60));
+        let err = parse("metrics_max_age_seconds: 61\n").unwrap_err().to_string();
+        assert!(err.contains("metrics_max_age_seconds") && err.contains("at most 60"), "{err}");
+        assert!(parse("metrics_max_age_seconds: soon\n").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ const OURS: &[(&str, &[&str])] = &[
     ("agent_timeout_seconds", &[]),
     ("libvirt", &[]),
     ("overcommit", &["cpu", "memory", "disk"]),
+    ("metrics_max_age_seconds", &[]),
 ];
 
 /// Top-level keys other BlockHost components write (facts §2.1); near ours, but theirs.

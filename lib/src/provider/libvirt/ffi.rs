@@ -35,6 +35,8 @@ impl ParamValue {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatsRecord {
     pub domain: String,
+    /// The domain's UUID, as QEMU's `-uuid` argument spells it.
+    pub uuid: String,
     pub params: Vec<(String, ParamValue)>,
 }
 
@@ -190,8 +192,14 @@ unsafe fn take_records(records: *mut sys::virDomainStatsRecordPtr, n: c_int) -> 
         }
         let name_ptr = sys::virDomainGetName((*record).dom);
         let domain = if name_ptr.is_null() { String::new() } else { CStr::from_ptr(name_ptr).to_string_lossy().into_owned() };
+        let mut uuid = [0 as std::os::raw::c_char; sys::VIR_UUID_STRING_BUFLEN as usize];
+        let uuid = if sys::virDomainGetUUIDString((*record).dom, uuid.as_mut_ptr()) == 0 {
+            CStr::from_ptr(uuid.as_ptr()).to_string_lossy().into_owned()
+        } else {
+            String::new()
+        };
         let params = (0..(*record).nparams.max(0) as usize).map(|j| read_param(&*(*record).params.add(j))).collect();
-        out.push(StatsRecord { domain, params });
+        out.push(StatsRecord { domain, uuid, params });
     }
     sys::virDomainStatsRecordListFree(records);
     out

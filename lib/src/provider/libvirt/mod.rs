@@ -358,6 +358,7 @@ impl Provider for LibvirtProvider {
             }
         };
         let mut out: Vec<RawStats> = records.iter().map(stats::raw_stats).collect();
+        stats::add_instances(&mut out, &records);
         self.add_guest_stats(&mut out, &domains)?;
         Ok(out)
     }

@@ -2,6 +2,7 @@
 
 use super::domain_xml::DISK_TARGET;
 use super::ffi::StatsRecord;
+use crate::host::process;
 use crate::provider::{PowerState, RawStats};
 use virt::sys;
 
@@ -65,6 +66,7 @@ pub fn raw_stats(record: &StatsRecord) -> RawStats {
         net_rx_bytes: sum_nics(record, "rx.bytes"),
         net_tx_bytes: sum_nics(record, "tx.bytes"),
         guest: None,
+        instance: None,
     }
 }
 
@@ -77,6 +79,21 @@ fn memory_used_kib(record: &StatsRecord, total_kib: u64) -> u64 {
     };
     let used = guest.or_else(|| record.u64("balloon.rss")).unwrap_or(total_kib);
     if total_kib > 0 { used.min(total_kib) } else { used }
+}
+
+/// Names the QEMU process of each running VM (one pass over `/proc`, matched
+/// by `-uuid`); a VM whose process this user cannot see gets none.
+pub fn add_instances(stats: &mut [RawStats], records: &[StatsRecord]) {
+    let running = |s: &RawStats| matches!(s.state, Some(PowerState::Running | PowerState::Paused));
+    if !stats.iter().any(running) {
+        return;
+    }
+    let by_uuid = process::by_argument("-uuid");
+    for (stat, record) in stats.iter_mut().zip(records) {
+        if running(stat) {
+            stat.instance = by_uuid.get(&record.uuid).copied();
+        }
+    }
 }
 
 fn block_index(record: &StatsRecord) -> Option<u64> {
@@ -95,7 +112,7 @@ mod tests {
     use crate::provider::libvirt::ffi::ParamValue::{Text, UInt};
 
     fn record(params: Vec<(&str, crate::provider::libvirt::ffi::ParamValue)>) -> StatsRecord {
-        StatsRecord { domain: "vm-1".into(), params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
+        StatsRecord { domain: "vm-1".into(), uuid: String::new(), params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect() }
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! | `host_free_memory_mib` | its free memory (default: what the running VMs leave of it); a VM that does not fit in it cannot start |
 //! | `host_disk_free_gib` | free space of the VMs' file system (default 64 TiB) |
 //! | `storage_full` | `true`: writing a VM's files fails with ENOSPC |
+//! | `qemu_pid` | a host process every running VM is said to run as (default none), so that a shared metrics sample may answer for it |
 
 use crate::host::config::ConfigError;
 use crate::provider::faults::FaultPlan;
@@ -42,6 +43,7 @@ pub struct Knobs {
     pub shutdown_delay_ms: u64,
     pub host: SimulatedHost,
     pub storage_full: bool,
+    pub qemu_pid: Option<u32>,
 }
 
 /// The simulated host's size; by default room for the largest VM create's
@@ -149,6 +151,7 @@ pub fn load(dir: &Path) -> Result<(Knobs, FaultPlan), ConfigError> {
             disk_free_gib: some_uint("host_disk_free_gib")?.unwrap_or(SimulatedHost::default().disk_free_gib),
         },
         storage_full: flag("storage_full", "true", "false")?,
+        qemu_pid: some_uint("qemu_pid")?.map(|pid| u32::try_from(pid).map_err(|_| bad("qemu_pid", "must be a process ID"))).transpose()?,
     };
     Ok((knobs, faults))
 }

@@ -14,6 +14,7 @@ use super::*;
 use crate::host::cloud_init::nocloud_seed;
 use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
+use crate::host::process::ProcessId;
 use knobs::Knobs;
 use std::cell::RefCell;
 use faults::FaultPlan;
@@ -184,6 +185,7 @@ impl MockProvider {
                 uptime_seconds: Some(up_s),
                 net_connections: Some(1 + (f("conn") * 6.0) as u64),
             }),
+            instance: self.knobs.qemu_pid.filter(|_| running).and_then(ProcessId::of),
         }
     }
 }
