@@ -147,7 +147,16 @@ pub struct RawStats {
     pub guest: Option<GuestStats>,
     /// The host process running the VM (QEMU), when the backend can name it:
     /// while it is alive, a shared sample of these figures may answer for the VM.
-    pub instance: Option<crate::host::process::ProcessId>,
+    pub instance: Option<ProcessId>,
+}
+
+/// A process: its PID and start time, so that a recycled PID is not taken
+/// for it (`host::process` reads and checks them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub pid: u32,
+    /// Start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`), 0 if unknown.
+    pub start_ticks: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -5,12 +5,7 @@ use std::collections::HashMap;
 use std::fs;
 pub use sys::pid_exists;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessId {
-    pub pid: u32,
-    /// Start time in clock ticks since boot (field 22 of `/proc/<pid>/stat`), 0 if unknown.
-    pub start_ticks: u64,
-}
+pub use crate::model::ProcessId;
 
 impl ProcessId {
     pub fn current() -> Self {
