@@ -133,3 +133,147 @@ fn every_verb_finds_the_vms_on_each_of_the_three_nodes() {
     assert_eq!(root.standin.volumes(), vec![], "every seed ISO removed");
     assert_eq!((root.db()["allocated_ips"].clone(), root.db()["allocated_ipv6"].clone()), (json!([]), json!([])));
 }
+
+/// A create under a fault: success with exactly one VM of that name and
+/// VMID, matching its record; or a clean failure (exit 1, the error JSON as
+/// the only stdout line, the same message as the last stderr line) that
+/// leaves nothing behind. Returns whether it succeeded.
+fn create_under_fault(root: &PveRoot, name: &str, context: &str) -> bool {
+    let run = root.run("blockhost-vm-create", &[name, "--owner-wallet", WALLET, "--apply"]);
+    let named: Vec<(u32, String, String)> = root.vms().into_iter().filter(|(_, _, n)| n == name).collect();
+    if run.code == 0 {
+        assert_eq!(named.len(), 1, "{context}: one VM named {name}: {:?}", root.vms());
+        let result: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+        assert_eq!((result["vmid"].clone(), root.db()["vms"][name]["vmid"].clone()), (json!(named[0].0), json!(named[0].0)), "{context}");
+        assert_eq!(root.vms().len(), root.db()["vms"].as_object().unwrap().values().filter(|r| r["status"] == "active").count(), "{context}: a VM per record");
+        return true;
+    }
+    assert_eq!(run.code, 1, "{context}: {}", run.stderr);
+    assert_eq!(run.stdout.lines().count(), 1, "{context}: {}", run.stdout);
+    let error: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{context}: {e}: {}", run.stdout));
+    assert_eq!(error["status"], "error", "{context}");
+    assert_eq!(run.stderr.lines().last(), Some(format!("blockhost-vm-create: {}", error["error"].as_str().unwrap()).as_str()), "{context}: {}", run.stderr);
+    root.assert_clean(&format!("{context} ({})", run.stderr.trim_end()));
+    false
+}
+
+/// A destroy under a fault: the VM gone with its seed and the record
+/// destroyed; or a clean failure (exit 1, nothing on stdout, one stderr
+/// line) that leaves the VM and its active record alone. Returns whether it succeeded.
+fn destroy_under_fault(root: &PveRoot, name: &str, vmid: u32, context: &str) -> bool {
+    let run = root.run("blockhost-vm-destroy", &[name]);
+    if run.code == 0 {
+        assert_eq!(run.stdout, format!("VM destroyed: {name}\n"), "{context}");
+        assert_eq!(root.standin.vm(vmid), None, "{context}: VM {vmid} left");
+        assert_eq!(root.standin.volumes(), vec![], "{context}: its seed left");
+        assert_eq!(root.db()["vms"][name]["status"], "destroyed", "{context}");
+        return true;
+    }
+    assert_eq!((run.code, run.stdout.as_str(), run.stderr.lines().count()), (1, "", 1), "{context}: {}", run.stderr);
+    assert!(run.stderr.starts_with("blockhost-vm-destroy: "), "{context}: {}", run.stderr);
+    assert!(root.standin.vm(vmid).is_some(), "{context}: a failed destroy keeps VM {vmid}");
+    assert_eq!(root.db()["vms"][name]["status"], "active", "{context}");
+    false
+}
+
+/// Creates `vm-f` with `fault` set, then (fault cleared) makes sure it exists,
+/// destroys it with `fault` set again, and finishes the destroy without it.
+/// Returns whether the create and the destroy under the fault succeeded.
+fn create_and_destroy_under(root: &PveRoot, what: &str, fault: &dyn Fn(&mut pve_standin::Faults)) -> (bool, bool) {
+    root.standin.faults(fault);
+    let created = create_under_fault(root, "vm-f", &format!("create, {what}"));
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    if !created {
+        root.create("vm-f");
+    }
+    let vmid = root.db()["vms"]["vm-f"]["vmid"].as_u64().unwrap() as u32;
+    root.standin.faults(fault);
+    let destroyed = destroy_under_fault(root, "vm-f", vmid, &format!("destroy, {what}"));
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    if !destroyed {
+        assert_eq!(root.run("blockhost-vm-destroy", &["vm-f"]).code, 0, "{what}: destroy once the fault is gone");
+    }
+    assert_eq!(root.vms(), vec![], "{what}");
+    assert_eq!(root.standin.volumes(), vec![], "{what}");
+    (created, destroyed)
+}
+
+#[test]
+fn a_timeout_after_acting_is_settled_by_reading_back() {
+    let hang = |aim: Option<&str>| {
+        let aim = aim.map(str::to_string);
+        move |f: &mut pve_standin::Faults| {
+            f.hang_after_acting = Some(std::time::Duration::from_secs(3));
+            f.only_path = aim.clone();
+        }
+    };
+    for aim in [None, Some("/clone"), Some("/status/start")] {
+        let root = PveRoot::new();
+        let outcome = create_and_destroy_under(&root, &format!("hang after acting at {aim:?}"), &hang(aim));
+        assert_eq!(outcome.1, true, "the stop acted: the destroy goes on ({aim:?})");
+    }
+}
+
+#[test]
+fn a_one_shot_5xx_never_duplicates_or_half_makes() {
+    for (method, aim) in [("POST", None), ("POST", Some("/clone")), ("PUT", Some("/resize")), ("DELETE", None)] {
+        let root = PveRoot::new();
+        let aim = aim.map(str::to_string);
+        create_and_destroy_under(&root, &format!("{method} 500 at {aim:?}"), &move |f| {
+            f.server_error = Some((method, 500));
+            f.only_path = aim.clone();
+        });
+    }
+}
+
+#[test]
+fn a_task_failing_midway_is_a_clean_failure() {
+    let root = PveRoot::new();
+    let outcome = create_and_destroy_under(&root, "failing tasks", &|f| f.failing_tasks = Some("command 'qm' failed: got timeout".into()));
+    assert_eq!(outcome, (false, false), "every task fails");
+}
+
+#[test]
+fn a_node_down_is_avoided_by_placement_or_fails_cleanly() {
+    let root = PveRoot::new();
+    // The template's node down: nothing can be cloned.
+    let down = |node: &'static str| move |f: &mut pve_standin::Faults| {
+        f.down_nodes.insert(node.to_string());
+    };
+    root.standin.faults(down("pve1"));
+    assert!(!create_under_fault(&root, "vm-f", "create, template node down"));
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    // Another node down: the VM goes elsewhere; its own node down: destroy fails, then works.
+    root.standin.faults(down("pve3"));
+    assert!(create_under_fault(&root, "vm-f", "create, pve3 down"));
+    let (vmid, node, _) = root.vms()[0].clone();
+    assert_ne!(node, "pve3");
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    let owner = if node == "pve1" { down("pve1") } else { down("pve2") };
+    root.standin.faults(owner);
+    assert!(!destroy_under_fault(&root, "vm-f", vmid, "destroy, its node down"));
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    assert!(destroy_under_fault(&root, "vm-f", vmid, "destroy, node back"));
+}
+
+/// Tasks slower than `task_timeout_seconds` fail the create; its undo, whose
+/// own tasks are as slow, is left journalled, and gc finishes it once the
+/// cluster is fast again.
+#[test]
+fn a_slow_task_is_waited_for_and_one_slower_than_the_bound_fails_then_gc_cleans_up() {
+    let root = PveRoot::new();
+    let outcome = create_and_destroy_under(&root, "tasks of 1 s", &|f| f.task_duration = std::time::Duration::from_secs(1));
+    assert_eq!(outcome, (true, true));
+
+    let root = PveRoot::new();
+    root.standin.faults(|f| f.task_duration = std::time::Duration::from_secs(6));
+    let run = root.run("blockhost-vm-create", &["vm-f", "--owner-wallet", WALLET, "--apply"]);
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(last.starts_with("blockhost-vm-create: task UPID:") && last.contains(":imgcopy:0:root@pam!blockhost: still running after 4 s"), "{last}");
+    assert!(last.ends_with("(left for the next create or gc to undo)"), "{last}");
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    let gc = root.run("blockhost-vm-gc", &["--execute"]);
+    assert_eq!(gc.code, 0, "{}{}", gc.stdout, gc.stderr);
+    root.assert_clean("after gc");
+}
