@@ -277,3 +277,112 @@ fn a_slow_task_is_waited_for_and_one_slower_than_the_bound_fails_then_gc_cleans_
     assert_eq!(gc.code, 0, "{}{}", gc.stdout, gc.stderr);
     root.assert_clean("after gc");
 }
+
+/// The API steps of a create, as the path text the stand-in's aimed faults
+/// match, with the method of the step's request.
+const CREATE_STEPS: [(&str, &str); 6] =
+    [("POST", "/upload"), ("POST", "/clone"), ("POST", "/config"), ("PUT", "/resize"), ("POST", "/status/start"), ("POST", "/agent/ping")];
+
+/// After an interrupted create (and gc where one is needed): nothing of it
+/// anywhere, no record at all; then a retry of the same create succeeds with
+/// one VM.
+fn assert_undone_then_retry(root: &PveRoot, context: &str) {
+    root.assert_clean(context);
+    assert_eq!(root.db()["vms"], json!({}), "{context}: no record");
+    assert!(!root.path("run/blockhost/provisioning.lock").exists(), "{context}: provisioning lock left");
+    assert!(create_under_fault(root, "vm-i", &format!("{context}, retried")), "{context}: the retry succeeds");
+    assert_eq!(root.vms().len(), 1, "{context}: {:?}", root.vms());
+}
+
+/// A 5xx acted on nothing: where the step can safely be asked again (the
+/// seed's upload replaces itself, the agent's wait polls) the create goes on;
+/// elsewhere it is undone.
+#[test]
+fn a_5xx_at_each_step_of_a_create_is_retried_or_undone() {
+    let mut outcomes = Vec::new();
+    for (method, aim) in CREATE_STEPS {
+        let root = PveRoot::new();
+        root.standin.faults(|f| {
+            f.server_error = Some((method, 500));
+            f.only_path = Some(aim.into());
+        });
+        let context = format!("{method} 500 at {aim}");
+        let created = create_under_fault(&root, "vm-i", &context);
+        root.standin.faults(|f| *f = pve_standin::Faults::default());
+        if !created {
+            assert_undone_then_retry(&root, &context);
+        }
+        outcomes.push((aim, created));
+    }
+    let expected = [("/upload", true), ("/clone", false), ("/config", false), ("/resize", false), ("/status/start", false), ("/agent/ping", true)];
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn a_task_failing_at_each_step_of_a_create_undoes_it() {
+    for (_, aim) in CREATE_STEPS.into_iter().filter(|(_, aim)| *aim != "/agent/ping") {
+        let root = PveRoot::new();
+        root.standin.faults(|f| {
+            f.failing_tasks = Some(format!("task at {aim} failed midway"));
+            f.only_path = Some(aim.into());
+        });
+        let context = format!("task failing at {aim}");
+        assert!(!create_under_fault(&root, "vm-i", &context), "{context}");
+        root.standin.faults(|f| *f = pve_standin::Faults::default());
+        assert_undone_then_retry(&root, &context);
+    }
+}
+
+/// Runs a create whose request at `aim` acts and then gets no answer, and
+/// sends `signal` to the process while it waits for that answer.
+fn create_signalled_at(root: &PveRoot, aim: &str, signal: &str) -> std::process::Output {
+    root.standin.faults(|f| {
+        f.hang_after_acting = Some(std::time::Duration::from_secs(30));
+        f.only_path = Some(aim.into());
+    });
+    let mut child = root
+        .cmd("blockhost-vm-create")
+        .args(PveRoot::create_args("vm-i"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while root.standin.hangs() == 0 {
+        assert!(std::time::Instant::now() < deadline, "{aim}: the create never reached the step");
+        assert!(child.try_wait().unwrap().is_none(), "{aim}: the create ended before the step");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sent = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    out
+}
+
+#[test]
+fn a_create_sigkilled_at_each_step_is_undone_by_gc() {
+    for (_, aim) in CREATE_STEPS {
+        let root = PveRoot::new();
+        let out = create_signalled_at(&root, aim, "-KILL");
+        assert_eq!(out.status.code(), None, "{aim}: killed");
+        let context = format!("SIGKILL at {aim}");
+        assert!(root.db_text().contains("\"pending_creates\""), "{context}: the create was journalled");
+        let gc = root.run("blockhost-vm-gc", &["--execute"]);
+        assert_eq!(gc.code, 0, "{context}: {}{}", gc.stdout, gc.stderr);
+        assert!(gc.stderr.contains("Undoing the interrupted create of vm-i"), "{context}: {}", gc.stderr);
+        assert_undone_then_retry(&root, &context);
+    }
+}
+
+#[test]
+fn a_create_sigtermed_at_each_step_undoes_itself_and_exits_143() {
+    for (_, aim) in CREATE_STEPS {
+        let root = PveRoot::new();
+        let out = create_signalled_at(&root, aim, "-TERM");
+        let context = format!("SIGTERM at {aim}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(143), "{context}: {stderr}");
+        assert_undone_then_retry(&root, &context);
+    }
+}
