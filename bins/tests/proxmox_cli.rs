@@ -386,3 +386,108 @@ fn a_create_sigtermed_at_each_step_undoes_itself_and_exits_143() {
         assert_undone_then_retry(&root, &context);
     }
 }
+
+/// vms.json as the upstream Proxmox provisioner (and the engine beside it)
+/// writes it: integer VMIDs from `vmid_range`, `ipv6_address` null without a
+/// broker prefix, fields of the engine's we do not own.
+const UPSTREAM_DB: &str = include_str!("fixtures/upstream-proxmox/vms.json");
+/// A tag of the operator's choosing (upstream's `--tags`): not ours.
+const UPSTREAM_TAGS: &str = "web3";
+
+/// A VM as upstream's Terraform (bpg provider) makes it: a full clone of
+/// template 9001 onto `proxmox_storage` with the record's VMID, its CPU,
+/// memory, agent and tags set, PVE's own cloud-init drive kept and filled,
+/// the disk grown; no seed ISO of ours.
+fn upstream_vm(root: &PveRoot, vmid: u32, name: &str, node: &str, ip: &str, running: bool) {
+    let client = root.client();
+    let id = vmid.to_string();
+    let clone = [("newid", id.as_str()), ("name", name), ("target", node), ("full", "1"), ("storage", "local-lvm")];
+    client.run_task("POST", "/nodes/pve1/qemu/9001/clone", &clone).expect("clone");
+    let base = format!("/nodes/{node}/qemu/{vmid}");
+    let ipconfig = format!("ip={ip}/24,gw=10.20.0.1");
+    let config = [("cores", "2"), ("memory", "2048"), ("agent", "enabled=1"), ("tags", UPSTREAM_TAGS), ("ciuser", "admin"), ("ipconfig0", ipconfig.as_str())];
+    client.run_task("POST", &format!("{base}/config"), &config).expect("config");
+    client.run_task("PUT", &format!("{base}/resize"), &[("disk", "scsi0"), ("size", "20G")]).expect("resize");
+    if running {
+        client.run_task("POST", &format!("{base}/status/start"), &[]).expect("start");
+    }
+}
+
+#[test]
+fn an_upstream_proxmox_host_is_taken_over_by_every_verb() {
+    let root = PveRoot::new();
+    root.write("var/lib/blockhost/vms.json", UPSTREAM_DB);
+    upstream_vm(&root, 100, "web-101", "pve2", "10.20.0.10", true);
+    upstream_vm(&root, 101, "web-102", "pve3", "10.20.0.11", false);
+    let unchanged = |verb: &str| assert_eq!(root.db_text(), UPSTREAM_DB, "{verb} changed vms.json");
+    let ok = |bin: &str, args: &[&str]| {
+        let run = root.run(bin, args);
+        assert_eq!(run.code, 0, "{bin} {args:?}: {}", run.stderr);
+        run
+    };
+
+    for (name, status) in [("web-101", "active\n"), ("web-102", "suspended\n"), ("web-103", "destroyed\n")] {
+        assert_eq!(ok("blockhost-vm-status", &[name]).stdout, status);
+    }
+    assert_eq!(
+        ok("blockhost-vm-list", &[]).stdout,
+        "NAME\tSTATUS\tIP\tCREATED\nweb-101\tactive\t10.20.0.10\t2026-11-30\nweb-102\tsuspended\t10.20.0.11\t2026-10-01\nweb-103\tdestroyed\t10.20.0.12\t2026-09-01\n"
+    );
+    let m: Value = serde_json::from_str(&ok("blockhost-vm-metrics", &["web-101"]).stdout).unwrap();
+    assert_eq!((m["cpu_count"].clone(), m["memory_total_mb"].clone(), m["state"].clone()), (json!(2), json!(2048), json!("running")), "{m}");
+    unchanged("status, list, metrics");
+
+    assert_eq!(ok("blockhost-vm-stop", &["web-101"]).stdout, "VM stopped: web-101\n");
+    assert_eq!(root.standin.is_running(100), Some(false));
+    assert_eq!(ok("blockhost-vm-start", &["web-101"]).stdout, "VM started: web-101\n");
+    assert_eq!(ok("blockhost-vm-kill", &["web-101"]).stdout, "VM killed: web-101\n");
+    assert_eq!(ok("blockhost-vm-start", &["web-101"]).stdout, "VM started: web-101\n");
+    assert_eq!(ok("blockhost-vm-throttle", &["web-101", "--cpu-shares", "512"]).stdout, "CPU shares set to 512\n");
+    assert_eq!((root.config(100, "cpuunits"), root.config(100, "tags")), ("512".into(), UPSTREAM_TAGS.into()), "its tags are left alone");
+    assert_eq!(ok("blockhost-vm-guest-exec", &["web-101", "echo", "hi"]).stdout, "hi\n");
+    let run = ok("blockhost-vm-update-gecos", &["web-101", "0x1111111111111111111111111111111111111111", "--nft-id", "7"]);
+    assert_eq!(run.stderr, "GECOS of admin on web-101 set to wallet=0x1111111111111111111111111111111111111111,nft=7\n");
+    unchanged("stop, start, kill, throttle, guest-exec, update-gecos");
+    assert_eq!(root.config(100, "ide2"), "local-lvm:vm-100-cloudinit,media=cdrom", "upstream's cloud-init drive is kept");
+
+    // A new VM takes the next VMID after upstream's and the first address no live record holds.
+    let made = root.create("vm-new");
+    assert_eq!((made["vmid"].clone(), made["ip"].clone()), (json!(103), json!("10.20.0.12")));
+
+    let run = ok("blockhost-vm-resume", &["web-102", "--extend-days", "10"]);
+    assert!(run.stdout.starts_with("VM resumed: web-102 (expires "), "{}", run.stdout);
+    assert_eq!(root.standin.is_running(101), Some(true));
+    // gc suspends web-101 (expired) and, past the grace period, destroys it.
+    // (Edited as text: a JSON round trip here would lose what the verbs must keep.)
+    let set = |old: &str, new: &str| {
+        let text = root.db_text();
+        assert_eq!(text.matches(old).count(), 1, "{old} in {text}");
+        root.write("var/lib/blockhost/vms.json", &text.replace(old, new));
+    };
+    set("2099-12-30T10:00:00.123456+00:00", "2026-01-01T00:00:00+00:00");
+    ok("blockhost-vm-gc", &["--execute"]);
+    assert_eq!(root.standin.is_running(100), Some(false));
+    set(root.db()["vms"]["web-101"]["suspended_at"].as_str().unwrap(), "2026-01-02T00:00:00+00:00");
+    let run = ok("blockhost-vm-gc", &["--execute"]);
+    assert!(run.stdout.contains("  web-101: destroyed (suspended 2026-01-02T00:00:00+00:00)\n"), "{}", run.stdout);
+    assert_eq!(root.standin.vm(100), None, "upstream's VM is deleted");
+    assert_eq!(ok("blockhost-vm-destroy", &["web-102"]).stdout, "VM destroyed: web-102\n");
+    assert_eq!(root.standin.vm(101), None);
+
+    let db = root.db();
+    let original: Value = serde_json::from_str(UPSTREAM_DB).unwrap();
+    for name in ["web-101", "web-102"] {
+        assert_eq!(db["vms"][name]["status"], "destroyed");
+        for (key, value) in original["vms"][name].as_object().unwrap() {
+            if !["status", "expires_at", "suspended_at"].contains(&key.as_str()) {
+                assert_eq!(&db["vms"][name][key], value, "{name}.{key} passes through");
+            }
+        }
+    }
+    assert_eq!(db["vms"]["web-103"], original["vms"]["web-103"]);
+    let text = root.db_text();
+    for verbatim in ["\"big\": 123456789012345678901234567890", "\"purpose\": \"caf\\u00e9\"", "\"beacon_name\": \"b\\u2603\"", "\"nft_minted_at\": \"2026-11-30T10:03:00+00:00\""] {
+        assert!(text.contains(verbatim), "{verbatim} byte for byte in {text}");
+    }
+    assert_eq!(root.vms().iter().map(|(id, _, name)| (*id, name.as_str())).collect::<Vec<_>>(), [(103, "vm-new")]);
+}

@@ -6,6 +6,8 @@
 //! and that it answered in the schema's shapes.
 
 use super::{bin_path, Run, WALLET};
+use provisioner::provider::proxmox::tls::parse_ca_pem;
+use provisioner::provider::proxmox::{ApiToken, Client, Connection, Trust};
 use pve_standin::{Options, StandIn};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -113,6 +115,14 @@ impl PveRoot {
             .filter_map(|id| self.standin.vm(id).map(|(node, config)| (id, node, config_value(&config, "name"))))
             .filter(|(id, _, _)| *id != 9001)
             .collect()
+    }
+
+    /// An API client of the stand-in, as a test's own hand on the cluster.
+    pub fn client(&self) -> Client {
+        let ca = parse_ca_pem(self.standin.ca_pem().as_bytes()).expect("the stand-in's CA");
+        let second = std::time::Duration::from_secs(2);
+        let connection = Connection { url: self.standin.url(), trust: Trust::Ca(ca), connect_timeout: second, request_timeout: second, task_timeout: second };
+        Client::new(connection, &ApiToken::read(&self.path("etc/blockhost/pve-token")).expect("token")).expect("client")
     }
 
     /// One VM's config key, by VMID.
