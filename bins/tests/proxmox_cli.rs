@@ -207,10 +207,11 @@ fn a_timeout_after_acting_is_settled_by_reading_back() {
             f.only_path = aim.clone();
         }
     };
-    for aim in [None, Some("/clone"), Some("/status/start")] {
+    // Unaimed, the first mutation: the seed's upload, the destroy's stop. `/content/`: the seed's removal.
+    for aim in [None, Some("/clone"), Some("/config"), Some("/resize"), Some("/status/start"), Some("/content/")] {
         let root = PveRoot::new();
         let outcome = create_and_destroy_under(&root, &format!("hang after acting at {aim:?}"), &hang(aim));
-        assert_eq!(outcome.1, true, "the stop acted: the destroy goes on ({aim:?})");
+        assert_eq!(outcome, (true, true), "what acted is read back and taken ({aim:?})");
     }
 }
 
