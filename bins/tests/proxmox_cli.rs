@@ -384,6 +384,8 @@ fn a_create_sigtermed_at_each_step_undoes_itself_and_exits_143() {
         let context = format!("SIGTERM at {aim}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(143), "{context}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\": \"error\", \"error\": \"interrupted by signal 15\"}\n", "{context}");
+        assert_eq!(stderr.lines().last(), Some("blockhost-vm-create: interrupted by signal 15"), "{context}: {stderr}");
         assert_undone_then_retry(&root, &context);
     }
 }
