@@ -2,7 +2,8 @@
 //! `Backend` façade the verbs use: what spawn makes (the reserved VMID, the
 //! seed ISO as a cdrom, CPU, memory, NIC, tags, the grown disk), and the
 //! ambiguous writes of spawn and terminate under the stand-in's faults
-//! (timeout after acting, 5xx, a task failing midway, a node down): never a
+//! (timeout after acting on the clone, config change or resize, 5xx, a task
+//! failing midway, a node down): never a
 //! second VM, never a VMID left taken, never a seed left behind; and the
 //! create verb carrying the VMID it reserved, rolled back when the cluster uses it.
 #![cfg(feature = "proxmox")]
@@ -167,6 +168,25 @@ fn a_clone_that_timed_out_after_acting_is_confirmed_once() {
     assert_eq!(host.backend.spawn(&spec).unwrap().name, "vm-a", "spawn again: the same VM");
     assert_eq!(host.vms().len(), 2, "one VM and the template");
     assert_eq!(value(&host.standin().vm(120).unwrap().1, "tags"), "blockhost");
+}
+
+#[test]
+fn a_config_change_or_resize_that_timed_out_after_acting_is_read_back() {
+    for aim in ["/config", "/resize"] {
+        let host = Host::new();
+        let spec = spec("vm-a", Some(120), 8);
+        host.stage(&spec);
+        host.standin().faults(|k| {
+            k.hang_after_acting = Some(Duration::from_secs(4));
+            k.only_path = Some(aim.into());
+        });
+        host.backend.spawn(&spec).unwrap_or_else(|e| panic!("{aim}: {e}"));
+        assert_eq!(host.standin().hangs(), 1, "{aim}: the answer was withheld");
+        assert_eq!(host.vms().len(), 2, "{aim}: one VM and the template");
+        let config = host.standin().vm(120).unwrap().1;
+        assert_eq!(value(&config, "tags"), "blockhost", "{aim}");
+        assert!(value(&config, "scsi0").ends_with("size=8G"), "{aim}: {config:?}");
+    }
 }
 
 #[test]
