@@ -250,6 +250,22 @@ fn a_node_down_fails_spawn_and_terminate_until_it_is_back() {
 }
 
 #[test]
+fn one_node_down_does_not_stop_a_spawn_on_the_others() {
+    let host = Host::with(pve_standin::Options { template_storage: "ceph", ..pve_standin::Options::default() });
+    host.standin().faults(|k| {
+        k.down_nodes.insert("pve3".into());
+    });
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.backend.spawn(&spec).expect("placed on a node that is up");
+    assert_ne!(host.standin().vm(120).unwrap().0, "pve3");
+    assert_eq!(host.backend.terminate("vm-a").unwrap_err().code, ErrorCode::Unavailable, "pve3's storage may hold a seed");
+    host.standin().faults(|k| k.down_nodes.clear());
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
 fn a_terminate_that_timed_out_after_acting_is_confirmed_by_what_is_left() {
     let host = Host::new();
     let spec = spec("vm-a", Some(120), 4);
