@@ -494,3 +494,31 @@ fn an_upstream_proxmox_host_is_taken_over_by_every_verb() {
     }
     assert_eq!(root.vms().iter().map(|(id, _, name)| (*id, name.as_str())).collect::<Vec<_>>(), [(103, "vm-new")]);
 }
+
+/// A SIGTERM that comes while a step is under way and then fails (a clone
+/// task of 3 s that fails at its end) still ends the undone create with 143.
+#[test]
+fn a_sigterm_during_a_step_that_then_fails_still_exits_143() {
+    let root = PveRoot::new();
+    root.standin.faults(|f| {
+        f.only_path = Some("/clone".into());
+        f.failing_tasks = Some("clone failed midway".into());
+        f.task_duration = std::time::Duration::from_secs(3);
+    });
+    let mut create = root.cmd("blockhost-vm-create");
+    create.args(PveRoot::create_args("vm-i")).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = create.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while root.standin.vm(100).is_none() {
+        assert!(std::time::Instant::now() < deadline, "the clone never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("clone failed midway"), "the clone failed under the signal: {stderr}");
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"status\": \"error\", \"error\": \"interrupted by signal 15\"}\n");
+    root.standin.faults(|f| *f = pve_standin::Faults::default());
+    assert_undone_then_retry(&root, "SIGTERM during a failing clone");
+}
