@@ -2,7 +2,8 @@
 //! `Backend` façade the verbs use: what spawn makes (the reserved VMID, the
 //! seed ISO as a cdrom, CPU, memory, NIC, tags, the grown disk), and the
 //! ambiguous writes of spawn and terminate under the stand-in's faults
-//! (timeout after acting, 5xx, a task failing midway, a node down): never a
+//! (timeout after acting on the clone, config change or resize, 5xx, a task
+//! failing midway, a node down): never a
 //! second VM, never a VMID left taken, never a seed left behind; and the
 //! create verb carrying the VMID it reserved, rolled back when the cluster uses it.
 #![cfg(feature = "proxmox")]
@@ -170,6 +171,25 @@ fn a_clone_that_timed_out_after_acting_is_confirmed_once() {
 }
 
 #[test]
+fn a_config_change_or_resize_that_timed_out_after_acting_is_read_back() {
+    for aim in ["/config", "/resize"] {
+        let host = Host::new();
+        let spec = spec("vm-a", Some(120), 8);
+        host.stage(&spec);
+        host.standin().faults(|k| {
+            k.hang_after_acting = Some(Duration::from_secs(4));
+            k.only_path = Some(aim.into());
+        });
+        host.backend.spawn(&spec).unwrap_or_else(|e| panic!("{aim}: {e}"));
+        assert_eq!(host.standin().hangs(), 1, "{aim}: the answer was withheld");
+        assert_eq!(host.vms().len(), 2, "{aim}: one VM and the template");
+        let config = host.standin().vm(120).unwrap().1;
+        assert_eq!(value(&config, "tags"), "blockhost", "{aim}");
+        assert!(value(&config, "scsi0").ends_with("size=8G"), "{aim}: {config:?}");
+    }
+}
+
+#[test]
 fn a_5xx_on_the_clone_leaves_no_vm_and_the_vmid_free() {
     let host = Host::new();
     let spec = spec("vm-a", Some(120), 4);
@@ -225,6 +245,22 @@ fn a_node_down_fails_spawn_and_terminate_until_it_is_back() {
     host.standin().faults(|k| k.down_nodes.clear());
     assert_eq!(host.vms().len(), 1, "only the template");
     host.backend.spawn(&spec).unwrap();
+    host.backend.terminate("vm-a").unwrap();
+    host.assert_gone("vm-a");
+}
+
+#[test]
+fn one_node_down_does_not_stop_a_spawn_on_the_others() {
+    let host = Host::with(pve_standin::Options { template_storage: "ceph", ..pve_standin::Options::default() });
+    host.standin().faults(|k| {
+        k.down_nodes.insert("pve3".into());
+    });
+    let spec = spec("vm-a", Some(120), 4);
+    host.stage(&spec);
+    host.backend.spawn(&spec).expect("placed on a node that is up");
+    assert_ne!(host.standin().vm(120).unwrap().0, "pve3");
+    assert_eq!(host.backend.terminate("vm-a").unwrap_err().code, ErrorCode::Unavailable, "pve3's storage may hold a seed");
+    host.standin().faults(|k| k.down_nodes.clear());
     host.backend.terminate("vm-a").unwrap();
     host.assert_gone("vm-a");
 }

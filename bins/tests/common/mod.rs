@@ -2,6 +2,9 @@
 //! configuration, and the real executables run against it on the mock backend.
 #![allow(dead_code)]
 
+#[cfg(feature = "proxmox")]
+pub mod pve;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Faults {
     /// One shot: the next accepted mutation acts, then the connection stays
     /// silent for this long and is dropped without an answer.
@@ -19,4 +19,23 @@ pub struct Faults {
     /// How long every task runs (and holds its VM's lock); zero finishes a
     /// task by the next request.
     pub task_duration: Duration,
+    /// Aims `hang_after_acting`, `server_error` and `failing_tasks` at one
+    /// step of a client's work: only requests whose API path contains this
+    /// text (`/clone`, `/upload`, `/status/start`) meet them. `None`: every request.
+    pub only_path: Option<String>,
+}
+
+impl Faults {
+    pub(crate) fn aims_at(&self, path: &str) -> bool {
+        self.only_path.as_deref().is_none_or(|aim| path.contains(aim))
+    }
+
+    /// The knobs a request for `path` meets: without the aimed ones when it is not their target.
+    pub(crate) fn for_path(&self, path: &str) -> Faults {
+        let mut view = self.clone();
+        if !self.aims_at(path) {
+            (view.hang_after_acting, view.server_error, view.failing_tasks) = (None, None, None);
+        }
+        view
+    }
 }

@@ -25,7 +25,7 @@ use schema::Schema;
 use serde_json::{json, Value};
 use std::io::BufReader;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -67,6 +67,8 @@ struct Shared {
     faults: Mutex<Faults>,
     refusals: Mutex<Vec<Recorded>>,
     bad_answers: Mutex<Vec<String>>,
+    /// Answers withheld by `hang_after_acting` so far.
+    hangs: AtomicUsize,
     authorization: String,
     token_user: String,
 }
@@ -95,6 +97,7 @@ impl StandIn {
             faults: Mutex::new(Faults::default()),
             refusals: Mutex::new(Vec::new()),
             bad_answers: Mutex::new(Vec::new()),
+            hangs: AtomicUsize::new(0),
             authorization: format!("PVEAPIToken={}={}", options.token_id, options.secret),
             token_user: options.token_id.clone(),
         });
@@ -147,6 +150,12 @@ impl StandIn {
         locked(&self.shared.bad_answers).clone()
     }
 
+    /// How many answers `hang_after_acting` has withheld so far: a test waits
+    /// for this to grow to know its client is stalled after the aimed step acted.
+    pub fn hangs(&self) -> usize {
+        self.shared.hangs.load(Ordering::SeqCst)
+    }
+
     /// Changes the fault knobs.
     pub fn faults(&self, change: impl FnOnce(&mut Faults)) {
         change(&mut locked(&self.shared.faults));
@@ -191,6 +200,7 @@ fn serve(tcp: TcpStream, server: Arc<rustls::ServerConfig>, shared: &Shared) {
     while let Ok(Some(request)) = http::read_request(&mut reader) {
         let (status, reason, body, hang) = answer(shared, &request);
         if let Some(hang) = hang {
+            shared.hangs.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(hang);
             return;
         }
@@ -232,7 +242,8 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         Err(refusal) => return refuse(refusal),
     };
     let mut faults = locked(&shared.faults);
-    if let Some((_, status)) = faults.server_error.take_if(|(method, _)| *method == request.method) {
+    let aimed = faults.aims_at(path);
+    if let Some((_, status)) = faults.server_error.take_if(|(method, _)| aimed && *method == request.method) {
         let message = "Internal Server Error (stand-in fault)";
         return (status, message.into(), json!({"data": null, "message": message}), None);
     }
@@ -244,13 +255,13 @@ fn answer(shared: &Shared, request: &http::Request) -> (u16, String, Value, Opti
         .unwrap_or(&empty);
     let upload = request.upload.as_deref();
     let call = api::Call { method: &request.method, template: checked.template, params: &checked.params, user: &shared.token_user, config_types, upload };
-    let result = api::handle(&mut locked(&shared.cluster), &faults, &call);
+    let result = api::handle(&mut locked(&shared.cluster), &faults.for_path(path), &call);
     match result {
         Ok(data) => {
             if let Err(problem) = returns::check(&checked.method["returns"], &data, "data") {
                 locked(&shared.bad_answers).push(format!("{} {}: {problem}", request.method, path));
             }
-            let hang = if api::is_mutation(&request.method) { faults.hang_after_acting.take() } else { None };
+            let hang = if aimed && api::is_mutation(&request.method) { faults.hang_after_acting.take() } else { None };
             (200, "OK".into(), json!({"data": data}), hang)
         }
         Err(e) => {

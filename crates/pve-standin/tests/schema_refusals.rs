@@ -181,3 +181,23 @@ fn an_iso_upload_lands_on_its_node_and_storage_and_is_deleted_as_a_task() {
     assert_eq!(standin.refusals().len(), 1, "only the upload with content=images");
     assert_eq!(standin.bad_answers(), Vec::<String>::new());
 }
+
+#[test]
+fn aimed_faults_meet_only_the_requests_of_their_path() {
+    let standin = StandIn::start(Options::default()).expect("stand-in starts");
+    let api = Api::new(&standin);
+    standin.faults(|f| {
+        f.only_path = Some("/status/start".into());
+        f.server_error = Some(("POST", 503));
+        f.failing_tasks = Some("start failed".into());
+    });
+    let clone = [("newid", "100"), ("name", "vm1")];
+    assert_eq!(api.call("POST", "/nodes/pve1/qemu/9001/clone", &clone).0, 200, "not aimed at: answered, task fine");
+    assert_eq!(api.call("POST", "/nodes/pve1/qemu/100/status/start", &[]).0, 503, "the aimed step");
+    let (status, upid) = api.call("POST", "/nodes/pve1/qemu/100/status/start", &[]);
+    assert_eq!(status, 200);
+    let (_, task) = api.call("GET", &format!("/nodes/pve1/tasks/{}/status", upid["data"].as_str().unwrap()), &[]);
+    assert_eq!(task["data"]["exitstatus"], "start failed");
+    assert_eq!(standin.vm(100).map(|(_, c)| c.iter().any(|(k, v)| k == "name" && v == "vm1")), Some(true), "the clone task was not failed");
+    assert_eq!(standin.hangs(), 0);
+}

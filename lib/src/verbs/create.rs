@@ -227,6 +227,9 @@ pub fn run(session: &Session, args: &CreateArgs, interrupt: &Interrupt, progress
         }
         Err(error) => {
             progress(&format!("Create of {name} failed: {error}; rolling back"));
+            // A signal that came while a step was failing (a request the signal
+            // could not cut short) stopped the create all the same: 128 + N.
+            let error = interrupt.check().err().unwrap_or(error);
             let cleanup_errors = match recover::undo(session, &entry) {
                 Ok(()) => Vec::new(),
                 Err(e) => vec![format!("{e} (left for the next create or gc to undo)")],

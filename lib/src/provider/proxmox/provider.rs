@@ -105,7 +105,7 @@ impl Provider for ProxmoxProvider {
             .find_map(|(file, data)| (file == "cidata.iso").then_some(data))
             .ok_or_else(|| ProviderError::new(ErrorCode::Internal, format!("seed of {name}: no ISO")))?;
         let seeds = self.seeds()?;
-        let node = match seeds.find(name)?.into_iter().next() {
+        let node = match seeds.find_usable(name)?.into_iter().next() {
             Some(staged) => staged.node,
             None => placement::node_for_new_vm(self.client()?, &placement::template(self.client()?, self.config.template_vmid)?)?,
         };
@@ -125,7 +125,13 @@ impl Provider for ProxmoxProvider {
                 format!("VM {} exists (VMID {}) with {} vCPUs and {} MiB, not {} and {}", spec.name, vm.vmid, vm.info.vcpus, vm.info.memory_mib, spec.vcpus, spec.memory_mib),
             ));
         }
-        let seed = self.seeds()?.find(&spec.name)?.into_iter().next().ok_or_else(|| {
+        let seeds = self.seeds()?;
+        // None on a node that is up: the strict search says whether a node that is down may hold it.
+        let staged = match seeds.find_usable(&spec.name)?.into_iter().next() {
+            Some(seed) => Some(seed),
+            None => seeds.find(&spec.name)?.into_iter().next(),
+        };
+        let seed = staged.ok_or_else(|| {
             ProviderError::new(ErrorCode::InvalidSpec, format!("no seed ISO staged for {} on storage {}", spec.name, self.config.iso_storage))
         })?;
         let spawn = Spawn {

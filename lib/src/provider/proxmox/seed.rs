@@ -37,9 +37,19 @@ impl<'c> Seeds<'c> {
     /// Where the VM's seed is. A node that is offline cannot be asked: that
     /// is an error, as its storage may hold the seed.
     pub fn find(&self, vm: &str) -> Result<Vec<StagedSeed>, ProviderError> {
+        self.search(vm, self.nodes()?.into_iter().map(|(node, _)| node))
+    }
+
+    /// Where the VM's seed is on the nodes that are online: the seeds a new VM
+    /// can use. One node down does not stop creates on the others.
+    pub fn find_usable(&self, vm: &str) -> Result<Vec<StagedSeed>, ProviderError> {
+        self.search(vm, self.nodes()?.into_iter().filter(|(_, online)| *online).map(|(node, _)| node))
+    }
+
+    fn search(&self, vm: &str, nodes: impl Iterator<Item = String>) -> Result<Vec<StagedSeed>, ProviderError> {
         let volid = self.volid(vm);
         let mut found = Vec::new();
-        for node in self.nodes()? {
+        for node in nodes {
             let path = format!("/nodes/{}/storage/{}/content", segment(&node), segment(self.storage));
             let listed = self.client.get(&path, &[("content", "iso")])?;
             if listed.as_array().into_iter().flatten().any(|v| v["volid"] == volid.as_str()) {
@@ -52,7 +62,7 @@ impl<'c> Seeds<'c> {
     /// Uploads the seed to `node`, replacing one already there.
     pub fn upload(&self, vm: &str, node: &str, iso: &[u8]) -> Result<StagedSeed, ProviderError> {
         let staged = StagedSeed { node: node.to_string(), volid: self.volid(vm) };
-        if self.find(vm)?.contains(&staged) {
+        if self.find_usable(vm)?.contains(&staged) {
             self.remove(&staged)?;
         }
         self.client.upload(node, self.storage, "iso", &file_name(vm), iso)?;
@@ -68,8 +78,9 @@ impl<'c> Seeds<'c> {
         }
     }
 
-    fn nodes(&self) -> Result<Vec<String>, ProviderError> {
+    /// The cluster's nodes, with whether each is online.
+    fn nodes(&self) -> Result<Vec<(String, bool)>, ProviderError> {
         let nodes = self.client.get("/nodes", &[])?;
-        Ok(nodes.as_array().into_iter().flatten().filter_map(|n| n["node"].as_str().map(str::to_string)).collect())
+        Ok(nodes.as_array().into_iter().flatten().filter_map(|n| Some((n["node"].as_str()?.to_string(), n["status"] == "online"))).collect())
     }
 }

@@ -1,7 +1,9 @@
 //! Making a VM: a clone of the template on the node that holds its seed, then
 //! one config change (CPU, memory, the seed as a cdrom, the NIC, tags, the
 //! guest agent) and a disk resize. The VMID is the one the VM database
-//! reserved, refused as a conflict when the cluster already uses it. A VM
+//! reserved, refused as a conflict when the cluster already uses it. A config
+//! change or resize whose answer is lost is read back, and taken when the VM
+//! shows it. A VM
 //! that cannot be finished is destroyed again, so a failed spawn leaves
 //! neither a VM nor its VMID behind.
 
@@ -10,7 +12,8 @@ use super::placement::{self, Template};
 use super::seed::StagedSeed;
 use super::vms::{CloneRequest, Cluster, Located};
 use crate::host::config::VmidRange;
-use crate::provider::{ErrorCode, ProviderError, VmSpec};
+use crate::provider::{recovery, ErrorCode, ProviderError, VmSpec};
+use serde_json::Value;
 
 /// The tag every VM this backend makes carries.
 pub const TAG: &str = "blockhost";
@@ -82,12 +85,21 @@ impl Spawn<'_> {
         if !delete.is_empty() {
             params.push(("delete", delete.as_str()));
         }
-        self.client.run_task("POST", &format!("{base}/config"), &params)?;
+        let changed = self.client.run_task("POST", &format!("{base}/config"), &params);
+        recovery::resolve(changed, || {
+            let config = self.client.get(&format!("{base}/config"), &[])?;
+            let set = params.iter().filter(|(key, _)| *key != "delete").all(|(key, value)| config_text(&config[*key]) == *value);
+            Ok((set && drop.iter().all(|key| config[*key].is_null())).then_some(()))
+        })?;
         let slot = self.template.disk_slot;
         let current = config[slot].as_str().and_then(disk_gib).unwrap_or(0);
         if spec.disk_gib > current {
             let size = format!("{}G", spec.disk_gib);
-            self.client.run_task("PUT", &format!("{base}/resize"), &[("disk", slot), ("size", size.as_str())])?;
+            let resized = self.client.run_task("PUT", &format!("{base}/resize"), &[("disk", slot), ("size", size.as_str())]);
+            recovery::resolve(resized, || {
+                let config = self.client.get(&format!("{base}/config"), &[])?;
+                Ok(config[slot].as_str().and_then(disk_gib).is_some_and(|gib| gib >= spec.disk_gib).then_some(()))
+            })?;
         }
         Ok(())
     }
@@ -101,6 +113,15 @@ impl Spawn<'_> {
             Ok(()) => ProviderError::new(code, format!("{}; VM {vmid} was removed again", failure.message)),
             Err(e) => ProviderError::new(ErrorCode::Internal, format!("{}; removing the half-made VM {vmid} failed: {}", failure.message, e.message)),
         }
+    }
+}
+
+/// A config value as the API shows it (`2`, `enabled=1`), as text.
+fn config_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
