@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, each stage run even when an earlier one failed:
-# clippy; each backend feature alone; the Rust unit, provider and CLI contract tests; the Python plugin
+# clippy; each backend feature alone; the Rust unit, provider and CLI contract tests (also on the
+# Proxmox VE stand-in); the Python plugin
 # tests (pytest with a real Flask); the Debian package (built, linted,
 # installed into a scratch root); the real-VM tests on a private libvirtd;
 # last, a check that a failing test turns this script red. The closing
@@ -50,6 +51,9 @@ stage() {
 stage clippy cargo clippy --quiet --workspace --all-targets -- -D warnings
 stage backends bash scripts/check-backends.sh
 stage rust run_rust_tests "$REPORT/rust-main.log" --workspace
+# The CLI on the Proxmox VE stand-in needs the executables built with the
+# proxmox backend, which the workspace build leaves out.
+stage proxmox-cli run_rust_tests "$REPORT/rust-proxmox-cli.log" -p blockhost-provisioner-bins --features proxmox --test proxmox_cli
 stage pytest run_pytest "$REPORT/pytest.xml"
 if [ "$(id -u)" -eq 0 ]; then
     stage packaging bash tests/packaging/test-deb.sh
