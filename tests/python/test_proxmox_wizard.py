@@ -103,6 +103,7 @@ def test_no_next_step_is_an_installer_error():
 
 def test_summary_never_shows_the_secret(app):
     data = wizard.get_summary_data({"proxmox": SESSION})
+    assert TOKEN.split("=", 1)[1] not in repr(data)
     assert data["token_id"] == "root@pam!blockhost" and data["vmid_range"] == "100 - 999"
     assert data["ip_range"] == "10.30.0.100 - 10.30.0.199" and data["tls"] == FINGERPRINT
     assert wizard.get_summary_data(SESSION)["node"] == "pve1"
