@@ -1,8 +1,8 @@
 # Helpers of the packaging tests (sourced by test-deb.sh and
 # test-deb-proxmox.sh): results, lintian, stand-in dependency packages and a
 # scratch root that dpkg installs into (never the host).
-# The sourcing script sets PKG (the package name), deb (its path) and work
-# (a temporary directory it removes).
+# The sourcing script sets PKG (the package name), deb (its path), work (a
+# temporary directory it removes) and, before the scratch-root helpers, root.
 
 checks=0
 ok() {

@@ -59,6 +59,7 @@ def test_the_token_is_never_sent_back_and_a_blank_one_keeps_the_saved(client):
     ("token", "root@pam!blockhost", "USER@REALM!TOKENID=SECRET"),
     ("token", "root@pam!blockhost=a=b", "USER@REALM!TOKENID=SECRET"),
     ("token", "root!blockhost=secret", "USER@REALM!TOKENID=SECRET"),
+    ("token", "root@pam!blockhost=sec\x01ret", "USER@REALM!TOKENID=SECRET"),
     ("tls_fingerprint", "AB:CD", "32 hex pairs"),
     ("tls_fingerprint", "", "must be verifiable"),
     ("node", "", "Node is required"),

@@ -52,8 +52,9 @@ SESSION_KEYS = (
 )
 
 URL_RE = re.compile(r"https://[A-Za-z0-9.\-\[\]:]+(?::[0-9]{1,5})?/?", re.ASCII)
-TOKEN_PART_RE = re.compile(r"[^\s=!@]+", re.ASCII)
-SECRET_RE = re.compile(r"[^\s=]+", re.ASCII)
+# No blanks or control characters anywhere, as token.rs; no separator inside a part.
+TOKEN_PART_RE = re.compile(r"[^\s\x00-\x1f\x7f=!@]+", re.ASCII)
+SECRET_RE = re.compile(r"[^\s\x00-\x1f\x7f=]+", re.ASCII)
 FINGERPRINT_RE = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}", re.ASCII)
 NODE_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?", re.ASCII)
 STORAGE_RE = re.compile(r"[A-Za-z][A-Za-z0-9._-]*[A-Za-z0-9]", re.ASCII)

@@ -24,8 +24,9 @@ certificate, and the node, storages and bridge to use; the ``api`` step proves
 them with ``blockhost-provisioner-detect`` (the executables' own client: the
 URL answers, the certificate verifies, the token is accepted).
 
-Session dict: :data:`.settings.SESSION_KEYS`. The token is kept in the
-session until the ``token`` step writes it; the summary never shows it.
+Session dict: :data:`.settings.SESSION_KEYS`. The token travels in the
+installer's session, like its other settings, to the ``token`` step; the page
+never renders it back and the summary shows only its id.
 All host paths go through ``BLOCKHOST_ROOT`` (:mod:`.hostio`); all commands
 are argument lists executed through the module-level :func:`run`.
 """
