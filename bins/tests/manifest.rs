@@ -1,5 +1,5 @@
-//! The libvirt manifest (`packaging/libvirt/provisioner.json`) against what the
-//! workspace builds and what BlockHost's components look up in it.
+//! Each backend's manifest (`packaging/<backend>/provisioner.json`) against what
+//! the workspace builds and what BlockHost's components look up in it.
 
 mod common;
 
@@ -11,9 +11,23 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(repo().join("packaging/libvirt/provisioner.json")).unwrap();
+const BACKENDS: [&str; 2] = ["libvirt", "proxmox"];
+
+fn manifest(backend: &str) -> Value {
+    let text = std::fs::read_to_string(repo().join(format!("packaging/{backend}/provisioner.json"))).unwrap();
     serde_json::from_str(&text).expect("provisioner.json parses")
+}
+
+#[test]
+fn every_packaged_backend_is_checked_here() {
+    let mut packaged: Vec<String> = std::fs::read_dir(repo().join("packaging"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("provisioner.json").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    packaged.sort();
+    assert_eq!(packaged, BACKENDS);
 }
 
 fn commands(m: &Value) -> &serde_json::Map<String, Value> {
@@ -39,24 +53,37 @@ fn all_lists_every_executable_of_the_workspace() {
 
 #[test]
 fn identity_matches_the_workspace() {
-    let m = manifest();
-    assert_eq!(m["name"], "libvirt");
-    assert_eq!(m["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(m["display_name"], "libvirt/KVM + cloud-init");
-    assert_eq!(m["accent_color"], "#005F61");
-    assert_eq!(m["config_keys"]["session_key"], "libvirt");
-    assert_eq!(m["setup"]["wizard_module"], "blockhost.provisioner_libvirt.wizard");
-    assert_eq!(m["setup"]["first_boot_hook"], "/usr/share/blockhost/provisioner-hooks/first-boot.sh");
-    assert_eq!(m["root_agent_actions"], "/usr/share/blockhost/root-agent-actions/libvirt_host.py");
+    for backend in BACKENDS {
+        let m = manifest(backend);
+        assert_eq!(m["name"], backend);
+        assert_eq!(m["version"], env!("CARGO_PKG_VERSION"), "{backend}");
+        assert_eq!(m["config_keys"]["session_key"], backend);
+        assert_eq!(m["setup"]["wizard_module"], format!("blockhost.provisioner_{backend}.wizard"));
+        assert_eq!(m["setup"]["first_boot_hook"], "/usr/share/blockhost/provisioner-hooks/first-boot.sh", "{backend}");
+    }
+    let libvirt = manifest("libvirt");
+    assert_eq!(libvirt["display_name"], "libvirt/KVM + cloud-init");
+    assert_eq!(libvirt["accent_color"], "#005F61");
+    assert_eq!(libvirt["root_agent_actions"], "/usr/share/blockhost/root-agent-actions/libvirt_host.py");
+    // The installer labels the step with the first word of display_name.
+    let proxmox = manifest("proxmox");
+    assert_eq!(proxmox["display_name"], "Proxmox VE (API)");
+    assert_eq!(proxmox["accent_color"], "#E57000");
+    assert!(proxmox.get("root_agent_actions").is_none(), "the Proxmox VE backend asks the root agent for nothing");
 }
 
 #[test]
 fn every_verb_resolves_to_a_built_executable() {
-    let m = manifest();
+    for backend in BACKENDS {
+        verbs_resolve(&manifest(backend));
+    }
+}
+
+fn verbs_resolve(m: &Value) {
     let built = built_executables();
     let mut referenced = BTreeSet::new();
     let detect = m["setup"]["detect"].as_str().expect("setup.detect is a string");
-    for (verb, exe) in commands(&m).iter().map(|(k, v)| (k.as_str(), v)).chain([("setup.detect", &m["setup"]["detect"])]) {
+    for (verb, exe) in commands(m).iter().map(|(k, v)| (k.as_str(), v)).chain([("setup.detect", &m["setup"]["detect"])]) {
         let exe = exe.as_str().unwrap_or_else(|| panic!("{verb} is not a string"));
         assert!(!exe.contains('/'), "{verb}: engines spawn executables by bare name from PATH, got {exe}");
         assert!(built.contains(exe), "{verb} -> {exe} is not built by the workspace");
@@ -69,8 +96,13 @@ fn every_verb_resolves_to_a_built_executable() {
 
 #[test]
 fn has_every_verb_its_consumers_ask_for() {
-    let m = manifest();
-    let cmds = commands(&m);
+    for backend in BACKENDS {
+        has_every_verb(&manifest(backend));
+    }
+}
+
+fn has_every_verb(m: &Value) {
+    let cmds = commands(m);
     // The engine's fallback list (facts §5) and everything reached through
     // `getCommand` / common's dispatcher: guest-exec for the onion network
     // plugin, metrics for the watchdog, build-template for the installer.
@@ -90,10 +122,16 @@ fn has_every_verb_its_consumers_ask_for() {
 
 #[test]
 fn config_keys_include_what_the_wizard_writes() {
-    let m = manifest();
-    let keys: Vec<&str> =
-        m["config_keys"]["provisioner_config"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
-    for key in ["db_file", "storage_pool", "storage_path", "bridge", "gc_grace_days", "default_expiry_days", "ip_pool", "libvirt"] {
-        assert!(keys.contains(&key), "{key} missing from config_keys.provisioner_config");
+    let written: [(&str, &[&str]); 2] = [
+        ("libvirt", &["db_file", "storage_pool", "storage_path", "bridge", "gc_grace_days", "default_expiry_days", "ip_pool", "libvirt"]),
+        ("proxmox", &["db_file", "bridge", "gc_grace_days", "default_expiry_days", "vmid_range", "ip_pool", "proxmox"]),
+    ];
+    for (backend, wanted) in written {
+        let m = manifest(backend);
+        let keys: Vec<&str> =
+            m["config_keys"]["provisioner_config"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+        for key in wanted {
+            assert!(keys.contains(key), "{backend}: {key} missing from config_keys.provisioner_config");
+        }
     }
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Packaging test of blockhost-provisioner-libvirt: builds the .deb with
-# ./build-deb.sh (or takes the one given as $1), runs lintian, checks every file at its contract path
-# with its mode, installs it with `dpkg --root` into a scratch root (never the
+# Packaging test of blockhost-provisioner-libvirt: builds every backend's .deb
+# with ./build-deb.sh (or takes the libvirt one as $1 and the Proxmox VE one as
+# $2), runs lintian, checks every file at its contract path with its mode,
+# installs it with `dpkg --root` into a scratch root (never the
 # host) next to stand-in dependency packages, checks what the maintainer
-# scripts did, then removes and purges it and checks nothing is left.
+# scripts did, then removes and purges it and checks nothing is left; last,
+# runs test-deb-proxmox.sh on the Proxmox VE package.
 # Needs root (dpkg --root keeps file ownership) and dpkg; skips otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,29 +27,23 @@ PROGS=(blockhost-vm-create blockhost-vm-destroy blockhost-vm-start blockhost-vm-
     blockhost-vm-status blockhost-vm-list blockhost-vm-metrics blockhost-vm-throttle blockhost-vm-gc
     blockhost-vm-resume blockhost-vm-update-gecos blockhost-vm-guest-exec blockhost-build-template
     blockhost-provisioner-detect)
-WANTS=etc/systemd/system/timers.target.wants/blockhost-gc.timer
-RECONCILE_WANTS=etc/systemd/system/multi-user.target.wants/blockhost-reconcile.service
 BH_UID=4242
 QEMU_UID=4343
 QEMU_GID=4343
 
-checks=0
-ok() {
-    checks=$((checks + 1))
-    echo "ok - $*"
-}
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+. tests/packaging/deb-lib.sh
 
 deb=${1:-}
+proxmox_deb=${2:-}
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 if [ -z "$deb" ]; then
-    deb=$(bash build-deb.sh | tail -n 1)
-    [ "$(ls build)" = "$(basename "$deb")" ] || fail "build/ holds more than the package: $(ls build | tr '\n' ' ')"
+    built=$(bash build-deb.sh)
+    expected_debs="${PKG}_${version}_amd64.deb blockhost-provisioner-proxmox_${version}_amd64.deb"
+    [ "$(ls build | tr '\n' ' ')" = "$expected_debs " ] || fail "build/ holds $(ls build | tr '\n' ' '), not the two packages $expected_debs"
+    deb=$(grep "/${PKG}_" <<<"$built")
+    proxmox_deb=$(grep "/blockhost-provisioner-proxmox_" <<<"$built")
 fi
 [ -f "$deb" ] || fail "no package at '$deb'"
-version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 [ "$(basename "$deb")" = "${PKG}_${version}_amd64.deb" ] || fail "file name $(basename "$deb")"
 ok "built $(basename "$deb")"
 
@@ -55,14 +51,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # --- lintian -------------------------------------------------------------
-lintian_status=0
-lintian --fail-on error,warning "$deb" >"$work/lintian" 2>&1 || lintian_status=$?
-cat "$work/lintian"
-[ "$lintian_status" -eq 0 ] || fail "lintian exited $lintian_status: errors, warnings, or lintian itself failed"
-ok "lintian: no errors, no warnings"
+check_lintian
 
 # --- control fields ------------------------------------------------------
-field() { dpkg-deb -f "$deb" "$1"; }
 [ "$(field Package)" = "$PKG" ] || fail "Package: $(field Package)"
 [ "$(field Version)" = "$version" ] || fail "Version $(field Version) is not the workspace version $version"
 changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' packaging/libvirt/debian/changelog)
@@ -105,7 +96,7 @@ ok "control: name, version, Provides/Conflicts, Depends, Recommends, Suggests"
         echo "-rw-r--r-- usr/share/doc/$PKG/$f"
     done
 } | sort >"$work/expected"
-dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { sub(/^\.\//, "", $6); print $1, $6 }' | sort >"$work/files"
+packaged_files >"$work/files"
 if ! diff -u "$work/expected" "$work/files"; then
     fail "package contents differ from the contract (- expected, + packaged)"
 fi
@@ -166,73 +157,19 @@ else
 fi
 
 # --- stand-in dependencies -----------------------------------------------
-# blockhost-common (a stand-in with no files and no scripts) and one package
-# providing every other dependency at the version installed on this machine,
-# so dpkg really checks Depends inside the scratch root.
-arch=$(dpkg --print-architecture)
-standin() { # name version extra-control-line
-    mkdir -p "$work/$1/DEBIAN"
-    {
-        echo "Package: $1"
-        echo "Version: $2"
-        echo "Architecture: $arch"
-        echo "Maintainer: BlockHost tests <tests@blockhost.invalid>"
-        [ -z "$3" ] || echo "$3"
-        echo "Description: stand-in for the packaging test"
-    } >"$work/$1/DEBIAN/control"
-    dpkg-deb --root-owner-group --build "$work/$1" "$work/$1.deb" >/dev/null
-}
-provides=
-IFS=',' read -ra deps <<<"$depends"
-for dep in "${deps[@]}"; do
-    dep=${dep%%|*}
-    name=$(echo "$dep" | awk '{print $1}')
-    [ "$name" != blockhost-common ] || continue
-    have=$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)
-    [ -n "$have" ] || have=$(echo "$dep" | sed -n 's/.*(>= *\([^)]*\)).*/\1/p')
-    provides="${provides:+$provides, }$name (= ${have:-0})"
-done
-standin blockhost-common 0.1.0 ""
-standin blockhost-test-base 1.0 "Provides: $provides"
+make_standins
 
 # --- what apt installs with it: no desktop stack -------------------------
 # apt's own resolver, recommends followed, from an empty system (so what this
 # machine happens to have installed hides nothing), in simulation only.
-empty=$work/empty-status
-: >"$empty"
-if ! pulled=$(apt-get install -s -q -o APT::Install-Recommends=true -o Dir::State::status="$empty" \
-    "$work/blockhost-common.deb" "$deb" 2>&1); then
-    echo "$pulled" | tail -n 5 >&2
-    fail "apt cannot resolve what the package needs"
-fi
-desktop=$(echo "$pulled" | awk '$1 == "Inst" && $2 ~ /^(qemu-system-gui|libgtk|libsdl2|libx11-|x11-common|libwayland|xserver|libgl1|libpulse)/ { print $2 }')
+apt_simulation
+desktop=$(awk '$2 ~ /^(qemu-system-gui|libgtk|libsdl2|libx11-|x11-common|libwayland|xserver|libgl1|libpulse)/ { print $2 }' "$work/pulled")
 [ -z "$desktop" ] || fail "installing the package pulls a desktop stack: $(echo $desktop)"
-ok "apt with recommends installs $(echo "$pulled" | awk '$1 == "Inst"' | wc -l) packages, none of a desktop stack"
+ok "apt with recommends installs $(wc -l <"$work/pulled") packages, none of a desktop stack"
 
 # --- the scratch root ----------------------------------------------------
 root=$work/root
-mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/triggers" "$root/var/log" "$root/etc"
-: >"$root/var/lib/dpkg/status"
-: >"$root/var/lib/dpkg/available"
-printf 'blockhost:x:%s:%s::/var/lib/blockhost:/usr/sbin/nologin\nlibvirt-qemu:x:%s:%s::/var/lib/libvirt:/usr/sbin/nologin\n' \
-    "$BH_UID" "$BH_UID" "$QEMU_UID" "$QEMU_GID" >"$root/etc/passwd"
-printf 'blockhost:x:%s:\nlibvirt-qemu:x:%s:\n' "$BH_UID" "$QEMU_GID" >"$root/etc/group"
-# as blockhost-common's postinst leaves it
-mkdir -p "$root/var/lib/blockhost"
-chown "$BH_UID:$BH_UID" "$root/var/lib/blockhost"
-chmod 0750 "$root/var/lib/blockhost"
-dpkg_root() {
-    dpkg --root="$root" --log="$root/var/log/dpkg.log" --force-script-chrootless "$@"
-}
-installed() {
-    [ "$(dpkg-query --root="$root" -W -f='${db:Status-Abbrev}' "$PKG" 2>/dev/null)" = "ii " ]
-}
-timer_enabled() {
-    [ "$(readlink "$root/$WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-gc.timer ]
-}
-reconcile_enabled() {
-    [ "$(readlink "$root/$RECONCILE_WANTS" 2>/dev/null)" = /usr/lib/systemd/system/blockhost-reconcile.service ]
-}
+make_root "blockhost:$BH_UID:$BH_UID" "libvirt-qemu:$QEMU_UID:$QEMU_GID"
 
 dpkg_root -i "$work/blockhost-common.deb" "$work/blockhost-test-base.deb" >/dev/null || fail "stand-in packages do not install"
 dpkg_root -i "$deb" || fail "dpkg --root -i"
@@ -246,21 +183,7 @@ done <"$work/expected"
 [ ! -e "$root/usr/lib/python3/dist-packages/blockhost/__init__.py" ] || fail "blockhost/__init__.py is shipped"
 ok "every file landed with its mode; no blockhost/__init__.py"
 
-python3 - "$root" <<'EOF' || fail "manifest verbs do not resolve in the scratch root"
-import json, os, sys
-root = sys.argv[1]
-m = json.load(open(os.path.join(root, "usr/share/blockhost/provisioner.json")))
-exes = list(m["commands"].values()) + [m["setup"]["detect"]]
-for exe in exes:
-    path = os.path.join(root, "usr/bin", exe)
-    assert os.path.isfile(path) and os.access(path, os.X_OK), exe
-assert len(set(exes)) == 15, exes
-for key in (m["setup"]["first_boot_hook"], m["root_agent_actions"]):
-    assert os.path.isfile(root + key), key
-assert os.access(root + m["setup"]["first_boot_hook"], os.X_OK)
-module = m["setup"]["wizard_module"].replace(".", "/") + ".py"
-assert os.path.isfile(os.path.join(root, "usr/lib/python3/dist-packages", module)), module
-EOF
+check_manifest_resolves actions
 ok "manifest: the 15 executables, the hook, the actions and the wizard module resolve in the root"
 
 if python3 -c 'import flask' 2>/dev/null; then
@@ -338,3 +261,6 @@ done
 ok "purge: nothing of the package left; VM disks kept; empty state, cache, markers and the QEMU ACL removed; no __pycache__ of ours"
 
 echo "test-deb: $checks checks passed"
+
+[ -n "$proxmox_deb" ] || fail "no Proxmox VE package to test (give its path as \$2)"
+bash tests/packaging/test-deb-proxmox.sh "$proxmox_deb"

@@ -1,14 +1,17 @@
-"""Shared fixtures for the Python pieces of blockhost-provisioner-libvirt.
+"""Shared fixtures for the Python pieces of the provisioner packages.
 
-* ``PYTHON_DIR`` (``<repo>/packaging/libvirt/python``) is put on ``sys.path`` so the wizard
-  plugin imports as ``blockhost.provisioner_libvirt.wizard``.
+* ``PYTHON_DIR`` (``<repo>/packaging/libvirt/python``) and ``PROXMOX_PYTHON_DIR``
+  (``<repo>/packaging/proxmox/python``) are put on ``sys.path`` so the wizard plugins import
+  as ``blockhost.provisioner_libvirt.wizard`` and ``blockhost.provisioner_proxmox.wizard``
+  (``blockhost`` is a namespace package, as installed).
+* ``build_app``: a real Flask app using ``fixtures/`` as its template folder, with stub
+  next-step endpoints, a stub previous step and a plugin's blueprint registered.
 * ``host_root``: a scratch ``BLOCKHOST_ROOT`` with a fake ``br0`` bridge and
   ``/run/blockhost/bridge``.
 * ``fake_run``: a recording stand-in for the wizard's module-level ``run``,
   pre-loaded with ``ip -j`` answers for br0 (10.20.0.5/24, default route via
   10.20.0.1).
-* ``make_app``: a real Flask app using ``fixtures/`` as its template folder,
-  with stub next-step endpoints and the plugin blueprint registered.
+* ``make_app``: ``build_app`` with the libvirt plugin's blueprint.
 """
 
 import json
@@ -26,9 +29,12 @@ PACKAGING = REPO / "packaging" / "libvirt"
 PYTHON_DIR = PACKAGING / "python"
 FIXTURES = HERE / "fixtures"
 ACTIONS_FILE = PACKAGING / "root-agent-actions" / "libvirt_host.py"
+PROXMOX_PACKAGING = REPO / "packaging" / "proxmox"
+PROXMOX_PYTHON_DIR = PROXMOX_PACKAGING / "python"
 
-if str(PYTHON_DIR) not in sys.path:
-    sys.path.insert(0, str(PYTHON_DIR))
+for path in (PYTHON_DIR, PROXMOX_PYTHON_DIR):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 from blockhost.provisioner_libvirt import wizard  # noqa: E402
 
@@ -114,27 +120,32 @@ def fake_run(monkeypatch):
     return runner
 
 
-@pytest.fixture
-def make_app(host_root, fake_run):
+def build_app(blueprint, prev_endpoint, next_steps=("wizard_connectivity",), wizard_nav=False):
+    """A Flask app as the installer makes one, around one plugin's *blueprint*."""
     from flask import Flask
 
-    def factory(next_steps=("wizard_connectivity",), wizard_nav=False):
-        app = Flask(__name__, template_folder=str(FIXTURES))
-        app.secret_key = "test-secret"
-        app.config["TESTING"] = True
-        for endpoint in next_steps:
-            path = "/" + endpoint.split("_", 1)[1]
-            app.add_url_rule(path, endpoint, lambda: "next")
-        app.add_url_rule("/storage", "wizard_storage", lambda: "prev")
-        if wizard_nav:
-            class Nav:
-                prev = "wizard_storage"
+    app = Flask(__name__, template_folder=str(FIXTURES))
+    app.secret_key = "test-secret"
+    app.config["TESTING"] = True
+    for endpoint in next_steps:
+        path = "/" + endpoint.split("_", 1)[1]
+        app.add_url_rule(path, endpoint, lambda: "next")
+    app.add_url_rule("/" + prev_endpoint.split("_", 1)[1], prev_endpoint, lambda: "prev")
+    if wizard_nav:
+        class Nav:
+            prev = prev_endpoint
 
-            @app.context_processor
-            def _nav():
-                return {"wizard_nav": lambda name: Nav}
-        app.register_blueprint(wizard.blueprint)
-        return app
+        @app.context_processor
+        def _nav():
+            return {"wizard_nav": lambda name: Nav}
+    app.register_blueprint(blueprint)
+    return app
+
+
+@pytest.fixture
+def make_app(host_root, fake_run):
+    def factory(next_steps=("wizard_connectivity",), wizard_nav=False):
+        return build_app(wizard.blueprint, "wizard_storage", next_steps, wizard_nav)
 
     return factory
 

@@ -15,6 +15,12 @@ Modules:
   by the form handler and the finalization steps.
 * :mod:`.yamlio`   -- ``db.yaml`` rendering (PyYAML when importable, a small
   hand-written emitter otherwise).
+* :mod:`.ipv4pool` -- validation of the VMs' IPv4 pool and the grace period.
+* :mod:`.hostio`   -- host paths under ``BLOCKHOST_ROOT``, commands, atomic
+  writes, the template step.
+
+``yamlio``, ``ipv4pool`` and ``hostio`` name no backend: the Proxmox VE
+plugin (packaging/proxmox) ships the same files through symbolic links.
 
 Note: ``blockhost/__init__.py`` is owned by blockhost-common; this package
 must not ship one.

@@ -1,8 +1,8 @@
 """Host inspection for the libvirt wizard plugin.
 
-Every host path goes through one root prefix, read from the environment
-variable ``BLOCKHOST_ROOT`` (default ``/``) at call time, so the whole plugin
-can be exercised against a scratch directory.
+Every host path goes through one root prefix (:func:`.hostio.host_path`,
+``BLOCKHOST_ROOT``), so the whole plugin can be exercised against a scratch
+directory.
 
 Commands are executed through a *runner* callable with the signature
 ``runner(argv: list[str], timeout=...) -> (rc, stdout, stderr)``; the wizard
@@ -27,6 +27,8 @@ import json
 import os
 import re
 
+from .hostio import host_path
+
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}", re.ASCII)
 LIBVIRT_BRIDGE_RE = re.compile(r"virbr[0-9]+", re.ASCII)
 
@@ -37,16 +39,6 @@ DEFAULT_EXPIRY_DAYS = 30
 DB_FILE = "/var/lib/blockhost/vms.json"
 
 _CMD_TIMEOUT = 10
-
-
-def host_root():
-    """The root prefix under which host paths are resolved (default ``/``)."""
-    return os.environ.get("BLOCKHOST_ROOT") or "/"
-
-
-def host_path(path):
-    """Map an absolute host path (e.g. ``/etc/blockhost``) under the root prefix."""
-    return os.path.join(host_root(), path.lstrip("/"))
 
 
 def valid_ifname(name):

@@ -32,14 +32,12 @@ import grp
 import logging
 import os
 import pwd
-import shutil
-import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 
-from . import hostinfo, validate, yamlio
+from . import hostinfo, hostio, validate, yamlio
+from .hostio import run
 
 log = logging.getLogger("blockhost.provisioner_libvirt")
 
@@ -50,7 +48,6 @@ QEMU_GROUP = "libvirt-qemu"
 STATE_SUBDIRS = ("vms", "cloud-init", "templates", "template-packages", "metrics")
 DIR_MODE = 0o750
 DB_YAML_MODE = 0o640
-TEMPLATE_TIMEOUT = 30 * 60
 TEMPLATE_HINT = "(this may take several minutes)"
 
 blueprint = Blueprint("provisioner_libvirt", __name__, template_folder="templates")
@@ -60,47 +57,9 @@ blueprint = Blueprint("provisioner_libvirt", __name__, template_folder="template
 # command execution
 # --------------------------------------------------------------------------
 
-def run(cmd, timeout=120):
-    """Run *cmd* (an argument list, never a shell string).
-
-    Returns ``(returncode, stdout, stderr)`` with both outputs stripped; a
-    timeout yields rc 124 and a missing executable rc 127, never an exception.
-    Messages are forced to the C locale so answers can be matched.
-    """
-    if not isinstance(cmd, (list, tuple)) or not cmd or not all(isinstance(a, str) for a in cmd):
-        raise TypeError("run() needs a non-empty list of strings")
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    try:
-        proc = subprocess.run(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return 124, "", "%s timed out after %s s" % (cmd[0], timeout)
-    except FileNotFoundError:
-        return 127, "", "%s: command not found" % cmd[0]
-    except OSError as exc:
-        return 126, "", "%s: %s" % (cmd[0], exc)
-    return proc.returncode, proc.stdout.strip(), proc.stderr.strip()
-
-
 def _runner(cmd, timeout=120):
     # late binding so a monkeypatched module-level ``run`` is honoured
     return run(cmd, timeout=timeout)
-
-
-def _last_line(*texts):
-    for text in texts:
-        lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
-        if lines:
-            return lines[-1]
-    return ""
 
 
 # --------------------------------------------------------------------------
@@ -215,20 +174,12 @@ def _tolerated(err, *phrases):
 def _pool_target(pool):
     rc, out, err = _virsh("pool-dumpxml", pool)
     if rc != 0:
-        return None, _last_line(err, out) or "virsh pool-dumpxml failed"
+        return None, hostio.last_line(err, out) or "virsh pool-dumpxml failed"
     try:
         node = ET.fromstring(out).find("./target/path")
     except ET.ParseError as exc:
         return None, "cannot parse pool XML: %s" % exc
     return (node.text or "").strip() if node is not None else "", None
-
-
-def _step(name, func, config):
-    try:
-        return func(config)
-    except Exception as exc:  # a step must never raise
-        log.exception("finalization step %s failed", name)
-        return False, "%s step failed: %s" % (name, exc)
 
 
 # --------------------------------------------------------------------------
@@ -249,10 +200,10 @@ def _storage(config):
     uid, gid, owner = _lookup_ids()
     if uid is None:
         log.warning("state directories: %s; ownership left unchanged", owner)
-    base = hostinfo.host_path("/var/lib/blockhost")
+    base = hostio.host_path("/var/lib/blockhost")
     os.makedirs(base, exist_ok=True)
     dirs = [os.path.join(base, d) for d in STATE_SUBDIRS]
-    pool_dir = hostinfo.host_path(path)
+    pool_dir = hostio.host_path(path)
     if pool_dir not in dirs:
         dirs.append(pool_dir)
     for d in dirs:
@@ -261,7 +212,7 @@ def _storage(config):
 
     rc, out, err = _virsh("pool-define-as", pool, "dir", "--target", path)
     if rc != 0 and not _tolerated(err, "already exists"):
-        return False, "Defining storage pool %s failed: %s" % (pool, _last_line(err, out))
+        return False, "Defining storage pool %s failed: %s" % (pool, hostio.last_line(err, out))
     target, err = _pool_target(pool)
     if err:
         return False, "Inspecting storage pool %s failed: %s" % (pool, err)
@@ -272,16 +223,16 @@ def _storage(config):
         )
     rc, out, err = _virsh("pool-build", pool, timeout=120)
     if rc != 0 and not _tolerated(err, "already exists"):
-        return False, "Building storage pool %s failed: %s" % (pool, _last_line(err, out))
+        return False, "Building storage pool %s failed: %s" % (pool, hostio.last_line(err, out))
     rc, out, err = _virsh("pool-start", pool)
     if rc != 0 and not _tolerated(err, "already active"):
-        return False, "Starting storage pool %s failed: %s" % (pool, _last_line(err, out))
+        return False, "Starting storage pool %s failed: %s" % (pool, hostio.last_line(err, out))
     rc, out, err = _virsh("pool-autostart", pool)
     if rc != 0:
-        return False, "Enabling autostart of pool %s failed: %s" % (pool, _last_line(err, out))
+        return False, "Enabling autostart of pool %s failed: %s" % (pool, hostio.last_line(err, out))
     rc, out, err = _virsh("pool-info", pool)
     if rc != 0:
-        return False, "Storage pool %s is not usable: %s" % (pool, _last_line(err, out))
+        return False, "Storage pool %s is not usable: %s" % (pool, hostio.last_line(err, out))
     state = [ln for ln in out.splitlines() if ln.strip().lower().startswith("state:")]
     if state and "running" not in state[0].lower():
         return False, "Storage pool %s is not running (%s)." % (pool, state[0].strip())
@@ -338,11 +289,11 @@ def _network(config):
     if info.get("active") == "yes":
         rc, out, err = _virsh("net-destroy", "default")
         if rc != 0 and not _tolerated(err, "not active", "not found"):
-            return False, "Stopping libvirt network 'default' failed: %s" % _last_line(err, out)
+            return False, "Stopping libvirt network 'default' failed: %s" % hostio.last_line(err, out)
     if info.get("autostart") != "no":
         rc, out, err = _virsh("net-autostart", "default", "--disable")
         if rc != 0 and not _tolerated(err, "not active", "not found"):
-            return False, "Disabling libvirt network 'default' failed: %s" % _last_line(err, out)
+            return False, "Disabling libvirt network 'default' failed: %s" % hostio.last_line(err, out)
     return True, None
 
 
@@ -360,32 +311,6 @@ def _settings_for_db(prov):
     return validate.validate_settings(merged, allow_short_hosts=True)
 
 
-def _write_atomic(path, text, mode, gid):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".db.yaml.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fchmod(fh.fileno(), mode)
-            if gid is not None:
-                try:
-                    os.fchown(fh.fileno(), -1, gid)
-                except PermissionError:
-                    if os.geteuid() == 0:
-                        raise
-                    log.warning("cannot chgrp %s (not running as root); skipped", path)
-            os.fsync(fh.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _db_config(config):
     prov = _provisioner(config)
     clean, errors = _settings_for_db(prov)
@@ -393,7 +318,7 @@ def _db_config(config):
         return False, "Invalid provisioner settings: " + "; ".join(
             "%s: %s" % (k, errors[k]) for k in sorted(errors)
         )
-    path = hostinfo.host_path("/etc/blockhost/db.yaml")
+    path = hostio.host_path("/etc/blockhost/db.yaml")
     previous = ""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -421,49 +346,29 @@ def _db_config(config):
     if ipv6_pool is not None:
         doc["ipv6_pool"] = ipv6_pool
     text = yamlio.render_db_yaml(doc, None if ipv6_pool is not None else ipv6_raw)
-    try:
-        gid = grp.getgrnam(BLOCKHOST_USER).gr_gid
-    except KeyError:
-        gid = None
-        log.warning("group %s does not exist; %s keeps the default group", BLOCKHOST_USER, path)
-    _write_atomic(path, text, DB_YAML_MODE, gid)
+    hostio.write_atomic(path, text, DB_YAML_MODE, hostio.blockhost_gid())
     log.info("wrote %s", path)
-    return True, None
-
-
-def _template(config):
-    cmd = os.environ.get("BLOCKHOST_BUILD_TEMPLATE") or shutil.which("blockhost-build-template")
-    if not cmd:
-        return False, "blockhost-build-template not found in PATH."
-    rc, out, err = run([cmd], timeout=TEMPLATE_TIMEOUT)
-    if rc == 124:
-        return False, "Template build timed out after %d minutes." % (TEMPLATE_TIMEOUT // 60)
-    if rc != 0:
-        return False, "Template build failed: %s" % (
-            _last_line(err, out) or "exit status %d" % rc
-        )
-    log.info("template built: %s", _last_line(out))
     return True, None
 
 
 def finalize_storage(config):
     """Create the state directories and the libvirt dir storage pool."""
-    return _step("storage", _storage, config)
+    return hostio.guarded_step("storage", _storage, config)
 
 
 def finalize_network(config):
     """Check the bridge and disable libvirt's NAT network ``default`` if running."""
-    return _step("network", _network, config)
+    return hostio.guarded_step("network", _network, config)
 
 
 def finalize_db_config(config):
     """Write ``/etc/blockhost/db.yaml`` atomically (0640, group blockhost)."""
-    return _step("db_config", _db_config, config)
+    return hostio.guarded_step("db_config", _db_config, config)
 
 
 def finalize_template(config):
     """Build the base VM image with ``blockhost-build-template`` (30 min limit)."""
-    return _step("template", _template, config)
+    return hostio.guarded_step("template", lambda _config: hostio.build_template(_runner), config)
 
 
 def get_finalization_steps():
