@@ -134,6 +134,10 @@ pub struct RawStats {
     pub state: Option<PowerState>,
     pub vcpus: u32,
     pub cpu_time_ns: u64,
+    /// The CPU in use now, in CPUs (1.5: one and a half vCPUs busy), from a
+    /// hypervisor that reports a current figure rather than cumulative time
+    /// (Proxmox VE); when set, metrics use it instead of `cpu_time_ns`.
+    pub cpu_busy: Option<f64>,
     pub memory_total_kib: u64,
     pub memory_used_kib: u64,
     pub disk_capacity_bytes: u64,

@@ -306,6 +306,24 @@ fn throttles_are_vm_config_and_reset_to_no_limit() {
     assert!(!value(&config, "net0").contains("rate=") && !value(&config, "scsi0").contains("iops_rd="), "{config:?}");
 }
 
+#[test]
+fn metrics_take_the_cpu_in_use_from_the_listing_as_upstream_does() {
+    use provisioner::verbs::metrics::compute;
+    let host = Host::new();
+    for (name, vmid) in [("vm-a", 130), ("vm-b", 131)] {
+        let spec = spec(name, Some(vmid), 4);
+        host.stage(&spec);
+        host.backend.spawn(&spec).unwrap();
+    }
+    host.backend.start("vm-a").unwrap();
+    let stats = host.backend.stats(None).unwrap();
+    let running = stats.iter().find(|r| r.name == "vm-a").unwrap();
+    let stopped = stats.iter().find(|r| r.name == "vm-b").unwrap();
+    assert_eq!((running.cpu_busy, stopped.cpu_busy), (Some(0.5), Some(0.0)), "cpu 0.25 of maxcpu 2, and 0 when stopped");
+    let (metrics, _) = compute(running, None, 1000.0);
+    assert_eq!((metrics.cpu_percent, metrics.cpu_count), (50.0, 2), "cpu × 100 × CPUs, without a previous sample");
+}
+
 /// The create verb on a host whose manifest names the proxmox backend.
 fn create_through_the_verb(paths: &HostPaths, name: &str) -> Result<provisioner::verbs::create::CreateResult, String> {
     use provisioner::verbs::create::{self, CreateArgs};

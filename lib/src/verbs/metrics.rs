@@ -106,7 +106,8 @@ pub fn compute(raw: &RawStats, previous: Option<&Sample>, now: f64) -> (Metrics,
             _ => 0.0,
         }
     };
-    let cpu_percent = (rate(raw.cpu_time_ns, |p| p.cpu_time_ns) / 1e9 * 100.0).clamp(0.0, 100.0 * f64::from(raw.vcpus.max(1)));
+    let cpus_busy = raw.cpu_busy.unwrap_or_else(|| rate(raw.cpu_time_ns, |p| p.cpu_time_ns) / 1e9);
+    let cpu_percent = (cpus_busy * 100.0).clamp(0.0, 100.0 * f64::from(raw.vcpus.max(1)));
     let guest = raw.guest.unwrap_or_default();
     let to_i64 = |v: Option<u64>| v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX));
     let total_mb = raw.memory_total_kib / 1024;
@@ -269,6 +270,19 @@ mod tests {
         let (m, _) = compute(&r, sample.as_ref(), 1.0);
         assert_eq!(m.cpu_percent, 200.0);
         assert_eq!((m.disk_used_mb, m.net_connections, m.uptime_seconds, m.guest_agent_responsive), (-1, -1, -1, false));
+    }
+
+    #[test]
+    fn a_backend_given_cpu_use_replaces_the_rate_with_the_same_clamp_and_rounding() {
+        let mut r = raw(0, 0);
+        r.cpu_busy = Some(0.123_45);
+        let (m, _) = compute(&r, None, 1000.0);
+        assert_eq!(m.cpu_percent, 12.3, "from the first sample on");
+        r.cpu_time_ns = 60_000_000_000;
+        let (m, _) = compute(&r, Some(&compute(&raw(0, 0), None, 999.0).1.unwrap()), 1000.0);
+        assert_eq!(m.cpu_percent, 12.3, "not the rate of cpu_time_ns");
+        r.cpu_busy = Some(3.0);
+        assert_eq!(compute(&r, None, 1000.0).0.cpu_percent, 200.0, "clamped to the 2 vCPUs");
     }
 
     #[test]

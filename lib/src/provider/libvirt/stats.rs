@@ -56,6 +56,7 @@ pub fn raw_stats(record: &StatsRecord) -> RawStats {
         state: record.u64("state.state").map(|s| power_state(s as u32)),
         vcpus: n("vcpu.current") as u32,
         cpu_time_ns: n("cpu.time"),
+        cpu_busy: None,
         memory_total_kib: total_kib,
         memory_used_kib: memory_used_kib(record, total_kib),
         disk_capacity_bytes: d("capacity"),

@@ -171,6 +171,7 @@ impl MockProvider {
             state: Some(vm.power.into()),
             vcpus: vm.vcpus,
             cpu_time_ns: self.cpu_ns(vm, now),
+            cpu_busy: None,
             memory_total_kib: mem_total_kib,
             memory_used_kib: if running { (mem_total_kib as f64 * (0.3 + 0.3 * f("mem"))) as u64 } else { 0 },
             disk_capacity_bytes: vm.disk_gib << 30,

@@ -3,8 +3,9 @@
 //! listing's `status`: `running` is running, `stopped` is shut off, anything
 //! else (a node that does not answer shows `unknown`) is other; a paused
 //! guest still shows `running` there. Throttles are VM config (see
-//! `throttle`). Not implemented, and so not declared: snapshots, hibernation. Metrics come from the same listing; it carries
-//! no cumulative CPU time, so `cpu_time_ns` stays 0, and no in-guest figures.
+//! `throttle`). Not implemented, and so not declared: snapshots, hibernation. Metrics come from the same listing: the CPU
+//! in use now (`cpu_busy`, as it carries no cumulative CPU time), memory,
+//! disk and network counters, and no in-guest figures.
 
 use super::client::Client;
 use super::config::ProxmoxConfig;

@@ -206,8 +206,9 @@ impl<'c> Cluster<'c> {
         }
     }
 
-    /// The counters of every VM but templates, from one listing (no
-    /// cumulative CPU time there: `cpu_time_ns` stays 0).
+    /// The counters of every VM but templates, from one listing. It has no
+    /// cumulative CPU time, but the current use as a fraction of the VM's
+    /// `maxcpu` (`cpu`), which upstream also reports (×100×CPUs).
     pub fn stats(&self) -> Result<Vec<RawStats>, ProviderError> {
         let entries = self.resources()?;
         let stats = entries.iter().filter(|r| r["template"].as_u64() != Some(1)).filter_map(|r| {
@@ -217,6 +218,7 @@ impl<'c> Cluster<'c> {
                 name: vm.info.name,
                 state: Some(vm.info.state),
                 vcpus: vm.info.vcpus,
+                cpu_busy: r["cpu"].as_f64().map(|fraction| fraction * r["maxcpu"].as_f64().unwrap_or(0.0)),
                 memory_total_kib: n("maxmem") >> 10,
                 memory_used_kib: n("mem") >> 10,
                 disk_capacity_bytes: n("maxdisk"),
