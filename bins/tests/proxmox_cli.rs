@@ -523,3 +523,19 @@ fn a_sigterm_during_a_step_that_then_fails_still_exits_143() {
     root.standin.faults(|f| *f = pve_standin::Faults::default());
     assert_undone_then_retry(&root, "SIGTERM during a failing clone");
 }
+
+#[test]
+fn build_template_says_how_to_let_the_cluster_take_the_image_before_building() {
+    let root = PveRoot::new();
+    let run = root.run("blockhost-build-template", &[]);
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (
+            1,
+            "",
+            "blockhost-build-template: no storage of node pve1 takes disk images to import (content import), which the template upload needs; \
+             enable it on one, e.g. `pvesm set local --content backup,iso,vztmpl,import`\n"
+        )
+    );
+    assert!(!root.path("var/lib/blockhost/templates").exists(), "nothing was built");
+}

@@ -82,10 +82,22 @@ ensure_libvirt_dev() {
 }
 
 # Python, Flask, pytest and PyYAML for the plugin tests, from Debian.
+# A python3 ahead of Debian's in PATH (pyenv, a virtualenv) does not see the
+# packages apt installs: Debian's then runs as `python3` for the tests.
+use_debian_python_if_shadowed() {
+    [ "$(command -v python3)" != /usr/bin/python3 ] || return 0
+    /usr/bin/python3 -c 'import flask, pytest, yaml' 2>/dev/null || return 0
+    local shim
+    shim=$(mktemp -d)
+    ln -s /usr/bin/python3 "$shim/python3"
+    export PATH="$shim:$PATH"
+}
+
 ensure_python_test_deps() {
     ensure_commands python3:python3
     python3 -c 'import flask, pytest, yaml' 2>/dev/null && return 0
     apt_install python3-flask python3-pytest python3-yaml
+    use_debian_python_if_shadowed
     python3 -c 'import flask, pytest, yaml' 2>/dev/null \
         || missing "python3 cannot import flask, pytest and yaml: install python3-flask python3-pytest python3-yaml"
 }

@@ -1,7 +1,7 @@
 //! What the modelled endpoints do, once a request has passed the schema.
 //! Errors carry PVE's status codes and messages (most VM errors are 500s).
 
-use crate::cluster::{disk_bytes, format_size, is_shared, parse_size, Cluster, Effect, ExecResult, Vm, NODE_CPUS, NODE_MEMORY, STORAGES};
+use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Config, Effect, ExecResult, Vm, Volume, NODE_CPUS, NODE_MEMORY};
 use crate::faults::Faults;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -78,6 +78,8 @@ pub fn handle(cluster: &mut Cluster, faults: &Faults, call: &Call) -> Result<Val
         ("GET", "/nodes/{node}/tasks/{upid}/status") => task_status(cluster, &node, call.str("upid")),
         ("GET", "/nodes/{node}/tasks/{upid}/log") => task_log(cluster, &node, call.str("upid")),
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => clone(cluster, faults, call, &node),
+        ("POST", "/nodes/{node}/qemu") => create(cluster, faults, call, &node),
+        ("PUT", "/storage/{storage}") => set_storage_content(cluster, call),
         (_, storage) if storage.starts_with("/nodes/{node}/storage/{storage}") => storage_call(cluster, faults, call, &node),
         _ => vm_call(cluster, faults, call, &node),
     }
@@ -145,41 +147,55 @@ fn vm_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> R
             }
             Ok(task(cluster, "qmdestroy", Effect::Delete))
         }
+        ("POST", "/template") => {
+            if is_template(&vm) {
+                return Err(err(500, format!("VM {vmid} is already a template")));
+            }
+            if vm.running {
+                return Err(err(500, "you can't convert a VM to template if VM is running"));
+            }
+            Ok(task(cluster, "qmtemplate", Effect::Template))
+        }
         (_, agent) if agent.starts_with("/agent/") => agent_call(cluster, call, vmid, &vm, agent),
         _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
     }
 }
 
-/// Uploads, listings and removals of ISO images on a node's storage.
+/// Uploads, listings and removals of ISO images and images to import on a node's storage.
 fn storage_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
     let id = call.str("storage");
-    let storage = STORAGES.iter().find(|s| s.id == id).ok_or_else(|| err(500, format!("storage '{id}' does not exist")))?;
-    let has_content = |kind: &str| storage.content.split(',').any(|c| c == kind);
-    let volumes_here = |cluster: &Cluster| -> Vec<(String, u64)> {
+    let storage = cluster.storage(id).ok_or_else(|| err(500, format!("storage '{id}' does not exist")))?.clone();
+    let volumes_here = |cluster: &Cluster| -> Vec<(String, Volume)> {
         let prefix = format!("{id}:");
-        cluster.volumes.iter().filter(|((n, v), _)| n == node && v.starts_with(&prefix)).map(|((_, v), size)| (v.clone(), *size)).collect()
+        cluster.volumes.iter().filter(|((n, v), _)| n == node && v.starts_with(&prefix)).map(|((_, v), volume)| (v.clone(), *volume)).collect()
     };
     match (call.method, call.template.trim_start_matches("/nodes/{node}/storage/{storage}")) {
         ("POST", "/upload") => {
             let content = call.str("content");
-            if !has_content(content) {
+            if !storage.takes(content) {
                 return Err(err(500, format!("storage '{id}' does not support '{content}' content")));
             }
             let file = call.str("filename");
-            if content == "iso" && !(file.ends_with(".iso") || file.ends_with(".img")) {
-                return Err(err(500, "wrong file extension"));
-            }
             if file.contains('/') {
                 return Err(err(500, format!("illegal name '{file}' - contains a path separator")));
             }
             let data = call.upload.ok_or_else(|| err(500, "upload failed: no file in the request"))?;
-            let effect = Effect::StoreVolume { node: node.to_string(), volid: format!("{id}:{content}/{file}"), size: data.len() as u64 };
+            let volume = uploaded_volume(content, file, data)?;
+            verify_checksum(call, data)?;
+            let effect = Effect::StoreVolume { node: node.to_string(), volid: format!("{id}:{content}/{file}"), volume };
             Ok(Value::String(cluster.start_task(node, "imgcopy", 0, call.user, faults, effect)))
         }
         ("GET", "/content") => {
             let kind = call.str("content");
             let listed = volumes_here(cluster).into_iter().filter(|(volid, _)| kind.is_empty() || volid.split_once(':').is_some_and(|(_, v)| v.starts_with(&format!("{kind}/"))));
-            Ok(Value::Array(listed.map(|(volid, size)| json!({"volid": volid, "format": "iso", "size": size, "content": "iso"})).collect()))
+            Ok(Value::Array(
+                listed
+                    .map(|(volid, volume)| {
+                        let content = volid.split_once(':').and_then(|(_, v)| v.split_once('/')).map_or("", |(kind, _)| kind).to_string();
+                        json!({"volid": volid, "format": volume.format, "size": volume.size, "content": content})
+                    })
+                    .collect(),
+            ))
         }
         ("DELETE", "/content/{volume}") => {
             let volume = call.str("volume");
@@ -192,6 +208,106 @@ fn storage_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str)
         }
         _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
     }
+}
+
+/// The volume an upload makes, refused when its extension does not fit the content type.
+fn uploaded_volume(content: &str, file: &str, data: &[u8]) -> Result<Volume, ApiError> {
+    let extension = file.rsplit_once('.').map_or("", |(_, e)| e);
+    let size = data.len() as u64;
+    match (content, extension) {
+        ("iso", "iso" | "img") => Ok(Volume { size, format: "iso", virtual_size: size }),
+        ("import", "qcow2") => {
+            let header = data.get(..32).filter(|h| h.starts_with(b"QFI\xfb")).ok_or_else(|| err(500, format!("import: '{file}' is not a qcow2 image")))?;
+            let virtual_size = u64::from_be_bytes(header[24..32].try_into().unwrap_or_default());
+            Ok(Volume { size, format: "qcow2", virtual_size })
+        }
+        ("import", "raw") => Ok(Volume { size, format: "raw", virtual_size: size }),
+        _ => Err(err(500, "wrong file extension")),
+    }
+}
+
+/// PVE compares the upload with `checksum` when it is given.
+fn verify_checksum(call: &Call, data: &[u8]) -> Result<(), ApiError> {
+    let expected = call.str("checksum");
+    if expected.is_empty() {
+        return Ok(());
+    }
+    if call.str("checksum-algorithm") != "sha256" {
+        return Err(err(501, "stand-in: only sha256 upload checksums are modelled"));
+    }
+    let got: String = Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
+    if got != expected.to_ascii_lowercase() {
+        return Err(err(500, format!("checksum mismatch: got '{got}' != expected '{expected}'")));
+    }
+    Ok(())
+}
+
+/// `PUT /storage/{storage}` with `content`, as `pvesm set --content` does.
+fn set_storage_content(cluster: &mut Cluster, call: &Call) -> Result<Value, ApiError> {
+    let id = call.str("storage");
+    let content = call.str("content").to_string();
+    if content.is_empty() {
+        return Err(err(501, "stand-in: only changing a storage's content is modelled"));
+    }
+    let storage = cluster.storages.iter_mut().find(|s| s.id == id).ok_or_else(|| err(500, format!("storage '{id}' does not exist")))?;
+    storage.content = content;
+    Ok(Value::Null)
+}
+
+/// `POST /nodes/{node}/qemu`: a new VM, its disks allocated on their storage
+/// or imported from an image volume of that node (`import-from`).
+fn create(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
+    const CONTROL: [&str; 6] = ["node", "vmid", "start", "unique", "import-working-storage", "storage"];
+    let vmid = call.vmid();
+    if let Some(vm) = cluster.vms.get(&vmid) {
+        return Err(err(500, format!("unable to create VM {vmid} - VM {vmid} already exists on node '{}'", vm.node)));
+    }
+    let mut config = Config::new();
+    let mut disks = 0;
+    for (key, value) in call.params.iter().filter(|(k, _)| !CONTROL.contains(&k.as_str())) {
+        let mut text = config_text(value);
+        if is_disk_slot(key) && !text.contains("media=cdrom") && text != "none" {
+            text = allocate_disk(cluster, node, vmid, disks, &text)?;
+            disks += 1;
+        }
+        config.insert(key.clone(), text);
+    }
+    cluster.vms.insert(vmid, Vm { node: node.to_string(), config, running: false, started: None, lock: Some("create".into()), busy: false });
+    Ok(Value::String(cluster.start_task(node, "qmcreate", vmid, call.user, faults, Effect::Create)))
+}
+
+fn is_disk_slot(key: &str) -> bool {
+    ["scsi", "virtio", "sata", "ide", "efidisk"].iter().any(|bus| key.strip_prefix(bus).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// `<storage>:<GiB>[,import-from=<volid>][,...]` as PVE allocates it:
+/// `<storage>:vm-<vmid>-disk-<n>,...,size=<size>`.
+fn allocate_disk(cluster: &Cluster, node: &str, vmid: u32, index: usize, spec: &str) -> Result<String, ApiError> {
+    let mut parts = spec.split(',');
+    let (store, amount) = parts.next().and_then(|p| p.split_once(':')).ok_or_else(|| err(500, format!("unable to parse drive options '{spec}'")))?;
+    let storage = cluster.storage(store).ok_or_else(|| err(500, format!("storage '{store}' does not exist")))?;
+    if !storage.takes("images") {
+        return Err(err(500, format!("storage '{store}' does not support content-type 'images'")));
+    }
+    let mut rest = Vec::new();
+    let mut import = None;
+    for part in parts {
+        match part.strip_prefix("import-from=") {
+            Some(source) => import = Some(source),
+            None => rest.push(part.to_string()),
+        }
+    }
+    let size = match import {
+        Some(source) => {
+            let key = (node.to_string(), source.to_string());
+            let volume = cluster.volumes.get(&key).ok_or_else(|| err(500, format!("import-from: volume '{source}' does not exist on node '{node}'")))?;
+            volume.virtual_size
+        }
+        None => (amount.parse::<f64>().map_err(|_| err(500, format!("unable to parse drive options '{spec}'")))? * f64::from(1u32 << 30)) as u64,
+    };
+    rest.retain(|p| !p.starts_with("size="));
+    rest.push(format!("size={}", format_size(size)));
+    Ok(format!("{store}:vm-{vmid}-disk-{index},{}", rest.join(",")))
 }
 
 fn find_vm<'c>(cluster: &'c Cluster, node: &str, vmid: u32) -> Result<&'c Vm, ApiError> {
@@ -234,7 +350,7 @@ fn clone(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Res
     let local_volume = vm.config.iter().any(|(key, value)| {
         let disk = ["scsi", "ide", "sata", "virtio"].iter().any(|bus| key.starts_with(bus));
         let store = value.split(':').next().unwrap_or_default();
-        disk && value.contains(':') && !is_shared(store) && !value.contains(":iso/")
+        disk && value.contains(':') && !cluster.is_shared(store) && !value.contains(":iso/")
     });
     if target != node && local_volume {
         return Err(err(500, format!("Can't clone VM to node '{target}' (VM uses local storage)")));
@@ -457,7 +573,7 @@ fn resources(cluster: &Cluster, faults: &Faults, kind: Option<&str>) -> Value {
     }
     if kind.is_none() || kind == Some("storage") {
         for node in &cluster.nodes {
-            for storage in &STORAGES {
+            for storage in &cluster.storages {
                 out.push(json!({
                     "id": format!("storage/{node}/{}", storage.id), "type": "storage", "storage": storage.id, "node": node,
                     "status": if faults.down_nodes.contains(node) { "unknown" } else { "available" },

@@ -24,32 +24,52 @@ pub struct Vm {
 #[derive(Debug, Clone)]
 pub enum Effect {
     Clone,
+    /// A VM made by `POST /nodes/{node}/qemu`: unlocked when done, gone when failed.
+    Create,
+    /// Converted to a template: its disks become base volumes.
+    Template,
     Start,
     Stop,
     Delete,
     Config { set: Vec<(String, String)>, delete: Vec<String> },
     /// An upload lands on a node's storage as a volume.
-    StoreVolume { node: String, volid: String, size: u64 },
+    StoreVolume { node: String, volid: String, volume: Volume },
     RemoveVolume { node: String, volid: String },
 }
 
 /// A storage every node has, as a fresh PVE install sets it up.
+#[derive(Debug, Clone)]
 pub struct Storage {
     pub id: &'static str,
     pub plugintype: &'static str,
-    pub content: &'static str,
+    /// The content types it takes (`PUT /storage/{storage}` changes them).
+    pub content: String,
     /// Every node reaches the same volumes (Ceph); else each node has its own.
     pub shared: bool,
 }
 
-pub const STORAGES: [Storage; 3] = [
-    Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl", shared: false },
-    Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir", shared: false },
-    Storage { id: "ceph", plugintype: "rbd", content: "images,rootdir", shared: true },
-];
+impl Storage {
+    pub fn takes(&self, kind: &str) -> bool {
+        self.content.split(',').any(|c| c == kind)
+    }
+}
 
-pub fn is_shared(storage: &str) -> bool {
-    STORAGES.iter().any(|s| s.id == storage && s.shared)
+fn fresh_storages() -> Vec<Storage> {
+    vec![
+        Storage { id: "local", plugintype: "dir", content: "backup,iso,vztmpl".into(), shared: false },
+        Storage { id: "local-lvm", plugintype: "lvmthin", content: "images,rootdir".into(), shared: false },
+        Storage { id: "ceph", plugintype: "rbd", content: "images,rootdir".into(), shared: true },
+    ]
+}
+
+/// A file on a storage other than a VM disk (an ISO, an image to import).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Volume {
+    pub size: u64,
+    /// `iso`, `qcow2` or `raw`.
+    pub format: &'static str,
+    /// The disk size an import of it makes (a qcow2 image's header says it).
+    pub virtual_size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -80,8 +100,9 @@ pub struct Cluster {
     pub vms: BTreeMap<u32, Vm>,
     pub tasks: Vec<Task>,
     pub execs: BTreeMap<(u32, i64), ExecResult>,
-    /// Volumes on the nodes' storages other than VM disks: (node, volid) to size.
-    pub volumes: BTreeMap<(String, String), u64>,
+    pub storages: Vec<Storage>,
+    /// Volumes on the nodes' storages other than VM disks, by (node, volid).
+    pub volumes: BTreeMap<(String, String), Volume>,
     next_pid: u32,
 }
 
@@ -112,7 +133,15 @@ impl Cluster {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false };
-        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), volumes: BTreeMap::new(), next_pid: 4000 }
+        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), storages: fresh_storages(), volumes: BTreeMap::new(), next_pid: 4000 }
+    }
+
+    pub fn storage(&self, id: &str) -> Option<&Storage> {
+        self.storages.iter().find(|s| s.id == id)
+    }
+
+    pub fn is_shared(&self, storage: &str) -> bool {
+        self.storage(storage).is_some_and(|s| s.shared)
     }
 
     /// Starts a task; the VM stays busy until it is due.
@@ -156,7 +185,7 @@ impl Cluster {
                     "OK".to_string()
                 }
                 Some(error) => {
-                    if matches!(task.effect, Effect::Clone) {
+                    if matches!(task.effect, Effect::Clone | Effect::Create) {
                         self.vms.remove(&task.vmid);
                     }
                     error.clone()
@@ -175,8 +204,8 @@ impl Cluster {
                 self.vms.remove(&vmid);
                 return;
             }
-            Effect::StoreVolume { node, volid, size } => {
-                self.volumes.insert((node.clone(), volid.clone()), *size);
+            Effect::StoreVolume { node, volid, volume } => {
+                self.volumes.insert((node.clone(), volid.clone()), *volume);
                 return;
             }
             Effect::RemoveVolume { node, volid } => {
@@ -187,7 +216,14 @@ impl Cluster {
         }
         let Some(vm) = self.vms.get_mut(&vmid) else { return };
         match effect {
-            Effect::Clone => vm.lock = None,
+            Effect::Clone | Effect::Create => vm.lock = None,
+            Effect::Template => {
+                vm.config.insert("template".into(), "1".into());
+                let (own, base) = (format!(":vm-{vmid}-disk-"), format!(":base-{vmid}-disk-"));
+                for value in vm.config.values_mut() {
+                    *value = value.replace(&own, &base);
+                }
+            }
             Effect::Start => {
                 vm.running = true;
                 vm.started = Some(Instant::now());

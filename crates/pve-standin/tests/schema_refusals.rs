@@ -201,3 +201,35 @@ fn aimed_faults_meet_only_the_requests_of_their_path() {
     assert_eq!(standin.vm(100).map(|(_, c)| c.iter().any(|(k, v)| k == "name" && v == "vm1")), Some(true), "the clone task was not failed");
     assert_eq!(standin.hangs(), 0);
 }
+
+#[test]
+fn an_image_imported_into_a_new_vm_becomes_a_template_of_base_volumes() {
+    let standin = StandIn::start(Options { template_vmid: 9500, ..Options::default() }).expect("stand-in starts");
+    let api = Api::new(&standin);
+    let mut qcow2 = b"QFI\xfb\0\0\0\x03".to_vec();
+    qcow2.resize(24, 0);
+    qcow2.extend_from_slice(&(3u64 << 30).to_be_bytes());
+    assert_eq!(upload(&api, "local", "import", "t.qcow2", &qcow2).0, 500, "a fresh `local` takes no imports");
+    assert_eq!(api.call("PUT", "/storage/local", &[("content", "backup,iso,vztmpl,import")]).0, 200);
+    assert_eq!(upload(&api, "local", "import", "t.iso", &qcow2).0, 500, "an import's extension");
+    assert_eq!(upload(&api, "local", "import", "t.qcow2", b"not a qcow2 image at all, far too short").0, 500, "a qcow2 without its header");
+    assert_eq!(upload(&api, "local", "import", "t.qcow2", &qcow2).0, 200);
+    let (_, listed) = api.call("GET", "/nodes/pve2/storage/local/content", &[("content", "import")]);
+    assert_eq!((listed["data"][0]["volid"].as_str(), listed["data"][0]["format"].as_str()), (Some("local:import/t.qcow2"), Some("qcow2")));
+
+    let create = |vmid: &str, source: &str| {
+        let scsi0 = format!("local-lvm:0,import-from={source}");
+        api.call("POST", "/nodes/pve2/qemu", &[("vmid", vmid), ("name", "t"), ("scsi0", &scsi0), ("boot", "order=scsi0")])
+    };
+    assert_eq!(create("9001", "local:import/missing.qcow2").0, 500, "an import from a volume that is not there");
+    assert_eq!(create("9500", "local:import/t.qcow2").0, 500, "a VMID in use");
+    assert_eq!(create("9001", "local:import/t.qcow2").0, 200);
+    let scsi0 = |standin: &StandIn| standin.vm(9001).and_then(|(_, c)| c.into_iter().find(|(k, _)| k == "scsi0")).map(|(_, v)| v);
+    assert_eq!(scsi0(&standin).as_deref(), Some("local-lvm:vm-9001-disk-0,size=3G"));
+    assert_eq!(api.call("POST", "/nodes/pve2/qemu/9001/template", &[]).0, 200);
+    assert_eq!(scsi0(&standin).as_deref(), Some("local-lvm:base-9001-disk-0,size=3G"));
+    assert_eq!(api.call("POST", "/nodes/pve2/qemu/9001/template", &[]).0, 500, "already a template");
+    assert_eq!(api.call("POST", "/nodes/pve2/qemu/9001/status/start", &[]).0, 500, "a template does not start");
+    assert_eq!(standin.refusals(), vec![]);
+    assert_eq!(standin.bad_answers(), Vec::<String>::new());
+}

@@ -17,6 +17,8 @@ mod recovery;
 pub mod registry;
 mod rng;
 pub mod templates;
+#[cfg(any(feature = "libvirt", feature = "proxmox"))]
+mod template_store;
 
 pub use backend::Backend;
 pub use capabilities::Capabilities;

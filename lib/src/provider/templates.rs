@@ -11,6 +11,8 @@ pub type BuildTemplate = fn(&OpenContext, &TemplateOptions, &mut dyn FnMut(&str)
 const BUILDERS: &[(&str, BuildTemplate)] = &[
     #[cfg(feature = "libvirt")]
     (super::libvirt::MODULE.name, super::libvirt::build_template),
+    #[cfg(feature = "proxmox")]
+    (super::proxmox::MODULE.name, super::proxmox::build_template),
     (super::mock::MODULE.name, super::mock::build_template),
 ];
 

@@ -1,33 +1,16 @@
-//! The template builder (crate `blockhost-template-builder`) seen from the
-//! backend: its store at this host's paths, the provider's options and outcome
-//! in its terms, and its failures as provider error codes.
+//! The template store seen from the libvirt backend: VMs are overlays of the
+//! current version's image, so a create needs it present and readable; the
+//! builder VM runs with this host's accelerator.
 
 use crate::host::io_words::io_words;
 use crate::host::paths::HostPaths;
-use crate::host::provisioning_lock::LOCK_FILE;
 use super::profile::Profile;
 use crate::provider::module::OpenContext;
+use crate::provider::template_store::{self, build_options, templates_dir};
 use crate::provider::{ErrorCode, ProviderError, TemplateBuild, TemplateOptions};
-use std::path::PathBuf;
-use template_builder::{Accelerator, BuildOptions, StoreLayout, TemplateError, TemplateStore};
+use template_builder::TemplateStore;
 
-/// The store under `<state>/templates`, pruning around the VM disks in
-/// `<state>/vms` and never while a create holds the provisioning lock.
-pub fn store(paths: &HostPaths, accelerator: Accelerator) -> TemplateStore {
-    let state = paths.state_dir();
-    let layout = StoreLayout {
-        templates: templates_dir(paths),
-        packages: state.join("template-packages"),
-        vms: state.join("vms"),
-        create_marker: paths.run_dir().join(LOCK_FILE),
-    };
-    TemplateStore::new(layout, accelerator)
-}
-
-/// Where the template versions and their `current` link live.
-pub fn templates_dir(paths: &HostPaths) -> PathBuf {
-    paths.state_dir().join("templates")
-}
+pub use template_store::store;
 
 /// There is no `current` template to create VMs from.
 pub fn missing(paths: &HostPaths) -> ProviderError {
@@ -47,50 +30,6 @@ pub fn preflight(paths: &HostPaths, store: &TemplateStore) -> Result<(), Provide
 /// Builds (or keeps) the template with this host's profile (its accelerator).
 pub fn build(ctx: &OpenContext, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
     let store = store(ctx.paths, Profile::load(ctx.paths, ctx.config)?.accelerator);
-    let TemplateOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 } = options.clone();
-    let outcome = store.build(&BuildOptions { force, source, suite, mirror, checksum, prune, allow_without_libpam_web3 }, progress)?;
+    let outcome = store.build(&build_options(options), progress)?;
     Ok(TemplateBuild { path: outcome.path, built: outcome.built })
-}
-
-impl From<TemplateError> for ProviderError {
-    fn from(e: TemplateError) -> Self {
-        ProviderError::new(code(&e), e.to_string())
-    }
-}
-
-fn code(e: &TemplateError) -> ErrorCode {
-    match e {
-        TemplateError::NotRoot => ErrorCode::Auth,
-        TemplateError::ToolMissing(..) => ErrorCode::Unsupported,
-        TemplateError::NoSpace { .. } => ErrorCode::Capacity,
-        TemplateError::MirrorUnreachable(_) | TemplateError::Download { .. } => ErrorCode::Unavailable,
-        TemplateError::BadSource(_)
-        | TemplateError::BadChecksum(_)
-        | TemplateError::ChecksumMismatch { .. }
-        | TemplateError::NoLibpamWeb3(_) => ErrorCode::InvalidSpec,
-        TemplateError::Busy(_) => ErrorCode::Conflict,
-        TemplateError::Io { .. } | TemplateError::Corrupt { .. } | TemplateError::StepFailed { .. } => ErrorCode::Internal,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn codes_follow_the_failure() {
-        let cases = [
-            (TemplateError::NotRoot, "auth"),
-            (TemplateError::ToolMissing("debootstrap", "debootstrap"), "unsupported"),
-            (TemplateError::MirrorUnreachable("x".into()), "unavailable"),
-            (TemplateError::BadSource("nope".into()), "invalid-spec"),
-            (TemplateError::NoLibpamWeb3(PathBuf::from("/p")), "invalid-spec"),
-            (TemplateError::Busy(PathBuf::from("/l")), "conflict"),
-            (TemplateError::NoSpace { dir: PathBuf::from("/t"), available_mib: 1, needed_mib: 2 }, "capacity"),
-        ];
-        for (error, code) in cases {
-            assert_eq!(ProviderError::from(error).code.as_str(), code);
-        }
-    }
-
 }

@@ -8,6 +8,8 @@ use super::tls::{show_fingerprint, Observed, TlsConnector, Trust};
 use super::token::ApiToken;
 use crate::provider::{ErrorCode, ProviderError};
 use serde_json::Value;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::DefaultResolver;
@@ -36,6 +38,19 @@ pub struct Client {
 
 /// Longest pause between two polls of a running task.
 const MAX_POLL: Duration = Duration::from_secs(1);
+
+/// The slowest link an upload is given time for, beyond the request bound.
+const MIN_UPLOAD_BYTES_PER_SECOND: u64 = 1 << 20;
+
+/// A file to upload: `len` bytes from `reader`, stored as `name` with content
+/// type `content` (`iso`, `import`); with its SHA-256, the API verifies it.
+pub struct Upload<'a> {
+    pub name: &'a str,
+    pub content: &'a str,
+    pub reader: &'a mut dyn Read,
+    pub len: u64,
+    pub sha256: Option<&'a str>,
+}
 
 impl Client {
     pub fn new(connection: Connection, token: &ApiToken) -> Result<Self, ProviderError> {
@@ -122,25 +137,37 @@ impl Client {
         self.answer(&what, sent, result)
     }
 
-    /// Uploads `data` as `file_name` to a node's storage (`content`: `iso`,
-    /// ...), multipart as the API wants it, followed to its task's end.
-    pub fn upload(&self, node: &str, storage: &str, content: &str, file_name: &str, data: &[u8]) -> Result<(), ProviderError> {
+    /// Uploads a file to a node's storage, multipart as the API wants it,
+    /// streamed, and followed to its task's end. The bound on the request
+    /// grows with the file's size.
+    pub fn upload(&self, node: &str, storage: &str, file: Upload) -> Result<(), ProviderError> {
         let path = format!("/nodes/{}/storage/{}/upload", segment(node), segment(storage));
         let what = format!("POST {path}");
-        let boundary = boundary_for(data);
-        let mut body = Vec::with_capacity(data.len() + 512);
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"content\"\r\n\r\n{content}\r\n").as_bytes());
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+        let boundary = random_boundary();
+        let field = |name: &str, value: &str| format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n");
+        let mut head = field("content", file.content);
+        if let Some(sha256) = file.sha256 {
+            head += &field("checksum-algorithm", "sha256");
+            head += &field("checksum", sha256);
+        }
+        head += &format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            file.name
         );
-        body.extend_from_slice(data);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let tail = format!("\r\n--{boundary}--\r\n");
+        let length = head.len() as u64 + file.len + tail.len() as u64;
+        let mut body = head.as_bytes().chain(file.reader.take(file.len)).chain(tail.as_bytes());
+        let timeout = self.connection.request_timeout + Duration::from_secs(file.len / MIN_UPLOAD_BYTES_PER_SECOND);
         let result = self
             .agent
             .post(format!("{}{path}", self.api))
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("Authorization", self.authorization.as_str())
             .header("Content-Type", format!("multipart/form-data; boundary={boundary}"))
-            .send(&body[..]);
+            .header("Content-Length", length.to_string())
+            .send(ureq::SendBody::from_reader(&mut body));
         let answer = self.answer(&what, Sent::Mutation, result)?;
         let upid = answer.as_str().ok_or_else(|| ProviderError::new(ErrorCode::Internal, format!("{what}: expected a task id, got {answer}")))?;
         self.wait_task(upid)
@@ -185,12 +212,11 @@ fn error_message(doc: &Value, status: u16) -> String {
     message
 }
 
-/// A multipart boundary that does not occur in the data it separates.
-fn boundary_for(data: &[u8]) -> String {
-    (0u32..)
-        .map(|n| format!("blockhost-upload-{n}"))
-        .find(|b| !data.windows(b.len()).any(|w| w == b.as_bytes()))
-        .unwrap_or_default()
+/// A multipart boundary with 128 random bits: a file streamed through cannot
+/// be scanned for it first, and a chance collision is out of reach.
+fn random_boundary() -> String {
+    let word = || RandomState::new().build_hasher().finish();
+    format!("blockhost-upload-{:016x}{:016x}", word(), word())
 }
 
 /// A path segment, percent-encoded (UPIDs carry `:`, `@` and `!`).

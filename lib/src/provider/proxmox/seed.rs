@@ -4,7 +4,7 @@
 //! VM's seed is where the VM is placed, as a cdrom can only use a volume of
 //! a storage its node reaches.
 
-use super::client::{segment, Client};
+use super::client::{segment, Client, Upload};
 use crate::provider::{ErrorCode, ProviderError};
 
 /// A seed ISO found on a node.
@@ -65,7 +65,9 @@ impl<'c> Seeds<'c> {
         if self.find_usable(vm)?.contains(&staged) {
             self.remove(&staged)?;
         }
-        self.client.upload(node, self.storage, "iso", &file_name(vm), iso)?;
+        let name = file_name(vm);
+        let upload = Upload { name: &name, content: "iso", reader: &mut &iso[..], len: iso.len() as u64, sha256: None };
+        self.client.upload(node, self.storage, upload)?;
         Ok(staged)
     }
 
