@@ -21,7 +21,7 @@ use std::time::Duration;
 struct Host {
     backend: Backend,
     guard: pve_host::StandInGuard,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Host {
@@ -35,7 +35,7 @@ impl Host {
         let guard = pve_host::write(&paths, "vmbr0", options);
         let config = DbConfig::load(&paths, true).unwrap();
         let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
-        Self { backend, guard, _root: root }
+        Self { backend, guard, root }
     }
 
     fn standin(&self) -> &pve_standin::StandIn {
@@ -368,4 +368,55 @@ fn the_create_verb_carries_the_vmid_it_reserved_and_a_taken_one_rolls_back() {
     assert!(err.contains("VMID 101 reserved for vm-b is already used by VM squatter on node pve1"), "{err}");
     assert_eq!(backend.get("vm-b").unwrap(), None);
     assert_eq!(backend.leftovers("vm-b").unwrap(), Vec::<String>::new(), "the rollback removed the seed");
+}
+
+/// A root agent on the host's socket that grants every request and records it.
+fn fake_root_agent(root: &std::path::Path) -> std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> {
+    use std::io::{Read, Write};
+    let socket = HostPaths::with_root(root).run_dir().join("root-agent.sock");
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut len = [0u8; 4];
+            stream.read_exact(&mut len).unwrap();
+            let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+            stream.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+            let reply = br#"{"ok": true}"#;
+            stream.write_all(&(reply.len() as u32).to_be_bytes()).unwrap();
+            stream.write_all(reply).unwrap();
+        }
+    });
+    requests
+}
+
+#[test]
+fn the_ipv6_host_route_follows_the_vm_when_this_host_has_its_bridge() {
+    let host = Host::new();
+    let requests = fake_root_agent(host.root.path());
+    let mut with_v6 = spec("vm-6", Some(126), 4);
+    let nic = with_v6.nic.as_mut().unwrap();
+    (nic.ipv6, nic.ipv6_gateway) = (Some("2001:db8::6".parse().unwrap()), Some("2001:db8::1".parse().unwrap()));
+    host.stage(&with_v6);
+    host.backend.spawn(&with_v6).unwrap();
+    let (_, config) = host.standin().vm(126).unwrap();
+    assert_eq!(value(&config, "ipconfig0"), "ip=10.0.0.5/24,gw=10.0.0.1,ip6=2001:db8::6/128,gw6=2001:db8::1");
+    host.backend.start("vm-6").unwrap();
+    assert_eq!(*requests.lock().unwrap(), Vec::<serde_json::Value>::new(), "this host has no vmbr0: the cluster's network routes");
+    host.backend.power_off("vm-6").unwrap();
+
+    std::fs::create_dir_all(host.root.path().join("sys/class/net/vmbr0")).unwrap();
+    host.backend.start("vm-6").unwrap();
+    let route = serde_json::json!({"address": "2001:db8::6/128", "dev": "vmbr0"});
+    assert_eq!(*requests.lock().unwrap(), vec![serde_json::json!({"action": "ip6-route-add", "params": route})]);
+    // This host's kernel has no such route: reconciliation at boot adds it again.
+    assert_eq!(host.backend.restore_host_state("vm-6").unwrap(), ["host route 2001:db8::6/128 via vmbr0"]);
+    host.backend.terminate("vm-6").unwrap();
+    let actions: Vec<String> = requests.lock().unwrap().iter().map(|r| r["action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(actions, ["ip6-route-add", "ip6-route-add", "ip6-route-del"]);
+    assert_eq!(requests.lock().unwrap()[2]["params"], route);
+    host.assert_gone("vm-6");
 }

@@ -6,6 +6,8 @@ mod backend;
 mod capabilities;
 mod error;
 pub mod faults;
+#[cfg(any(feature = "libvirt", feature = "proxmox"))]
+mod host_route;
 #[cfg(feature = "libvirt")]
 pub(crate) mod libvirt;
 pub(crate) mod mock;

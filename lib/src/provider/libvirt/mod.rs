@@ -11,12 +11,12 @@ mod ffi;
 mod host_files;
 mod pool;
 pub mod profile;
-mod routes;
 mod stats;
 mod template;
 mod tuning;
 mod vm_files;
 
+use super::host_route::{self, RouteActions};
 use super::module::{OpenContext, ProviderModule};
 use super::*;
 use crate::host::paths::HostPaths;
@@ -45,6 +45,8 @@ const GUEST_STATS_BUDGET: Duration = Duration::from_secs(4);
 /// time (`max_client_requests`), more would only wait in the daemon.
 const GUEST_STATS_WORKERS: usize = 5;
 const ROOT_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// This package's own root agent actions (packaging/libvirt/root-agent-actions).
+const ROUTE_ACTIONS: RouteActions = RouteActions { add: "libvirt-ip6-route-add", del: "libvirt-ip6-route-del" };
 
 fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
     Ok(Backend::new(Box::new(LibvirtProvider::new(ctx.paths, Profile::load(ctx.paths, ctx.config)?))))
@@ -283,7 +285,9 @@ impl Provider for LibvirtProvider {
             host_files::remove(path)?;
         }
         if let Some(record) = record {
-            routes::remove(&self.root_agent, name, &record);
+            if let Some(route) = record.route() {
+                host_route::remove(&self.root_agent, &ROUTE_ACTIONS, name, &route);
+            }
         }
         host_files::remove(&files.record)
     }
@@ -306,7 +310,9 @@ impl Provider for LibvirtProvider {
         let domain = self.domain(name)?;
         domain.create().map_err(|e| self.start_error(name, &domain, &e))?;
         if let Some(record) = VmRecord::load(&self.files(name).record)? {
-            routes::add(&self.root_agent, name, &record);
+            if let Some(route) = record.route() {
+                host_route::add(&self.root_agent, &ROUTE_ACTIONS, name, &route);
+            }
         }
         Ok(())
     }
@@ -322,7 +328,7 @@ impl Provider for LibvirtProvider {
     fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
         self.domain(name)?;
         match VmRecord::load(&self.files(name).record)? {
-            Some(record) => routes::restore(&self.root_agent, name, &record),
+            Some(record) => record.route().map_or(Ok(Vec::new()), |route| host_route::restore(&self.root_agent, &ROUTE_ACTIONS, name, &route)),
             None => Ok(Vec::new()),
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::host::atomic::write_atomic;
 use crate::host::paths::HostPaths;
+use crate::provider::host_route::HostRoute;
 use crate::provider::{ErrorCode, ProviderError};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -83,6 +84,11 @@ pub struct VmRecord {
 }
 
 impl VmRecord {
+    /// The host route of the VM's IPv6 address, when it has one.
+    pub fn route(&self) -> Option<HostRoute> {
+        Some(HostRoute { ipv6: self.ipv6?, bridge: self.bridge.clone()? })
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Option<Self>, ProviderError> {
         match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod errors;
 mod placement;
 mod provider;
+mod routes;
 mod seed;
 mod spawn;
 pub mod template;

@@ -7,15 +7,19 @@
 //! in use now (`cpu_busy`, as it carries no cumulative CPU time), memory,
 //! disk and network counters, and no in-guest figures.
 
-use super::client::Client;
+use super::client::{segment, Client};
 use super::config::ProxmoxConfig;
 use super::placement;
+use super::routes;
 use super::seed::Seeds;
 use super::spawn::Spawn;
 use super::throttle;
 use super::vms::{Cluster, Power};
 use crate::host::cloud_init::nocloud_seed;
 use crate::host::config::VmidRange;
+use crate::host::paths::HostPaths;
+use crate::host::root_agent::RootAgent;
+use crate::provider::host_route::{self, HostRoute};
 use crate::provider::module::{OpenContext, ProviderModule};
 use crate::provider::*;
 use std::cell::OnceCell;
@@ -25,15 +29,21 @@ pub const MODULE: ProviderModule = ProviderModule { name: "proxmox", display_nam
 /// Where a VMID is picked when neither the VM database nor db.yaml names one.
 const ANY_VMID: VmidRange = VmidRange { start: 100, end: 999_999_999 };
 
+/// How long a host route request to the root agent may take.
+const ROOT_AGENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn open(ctx: &OpenContext) -> Result<Backend, ProviderError> {
     let config = ProxmoxConfig::load(ctx.paths, ctx.config).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
     let vmid_range = ctx.config.vmid_range.unwrap_or(ANY_VMID);
-    Ok(Backend::new(Box::new(ProxmoxProvider { config, vmid_range, client: OnceCell::new() })))
+    let root_agent = RootAgent::new(ctx.paths, ROOT_AGENT_TIMEOUT);
+    Ok(Backend::new(Box::new(ProxmoxProvider { config, vmid_range, paths: ctx.paths.clone(), root_agent, client: OnceCell::new() })))
 }
 
 pub struct ProxmoxProvider {
     config: ProxmoxConfig,
     vmid_range: VmidRange,
+    paths: HostPaths,
+    root_agent: RootAgent,
     /// Made on first use (it reads the token), so that verbs that need no
     /// hypervisor work without one.
     client: OnceCell<Client>,
@@ -54,6 +64,24 @@ impl ProxmoxProvider {
 
     fn seeds(&self) -> Result<Seeds<'_>, ProviderError> {
         Ok(Seeds::new(self.client()?, &self.config.iso_storage))
+    }
+
+    /// The VM's IPv6 host route on this host, when it has one (`None` for
+    /// a VM that is gone).
+    fn route(&self, name: &str) -> Result<Option<HostRoute>, ProviderError> {
+        let client = self.client()?;
+        let Some(vm) = Cluster::new(client).find(name)? else { return Ok(None) };
+        let config = client.get(&format!("/nodes/{}/qemu/{}/config", segment(&vm.node), vm.vmid), &[])?;
+        Ok(routes::of_config(&self.paths, &config))
+    }
+
+    /// `route` for start and terminate, where a failure is a warning.
+    fn route_or_warn(&self, name: &str) -> Option<HostRoute> {
+        self.route(name).unwrap_or_else(|e| {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "warning: host route of {name}: {}", e.message);
+            None
+        })
     }
 }
 
@@ -145,12 +173,17 @@ impl Provider for ProxmoxProvider {
         Ok(spawn.run(spec, &seed)?.info)
     }
 
-    /// Stops and deletes the VM with its disks, then its seed on every node.
+    /// Stops and deletes the VM with its disks, then its seed on every node
+    /// and its host route.
     fn terminate(&self, name: &str) -> Result<(), ProviderError> {
+        let route = self.route_or_warn(name);
         self.cluster()?.destroy(name)?;
         let seeds = self.seeds()?;
         for seed in seeds.find(name)? {
             seeds.remove(&seed)?;
+        }
+        if let Some(route) = route {
+            host_route::remove(&self.root_agent, &routes::ACTIONS, name, &route);
         }
         Ok(())
     }
@@ -162,7 +195,11 @@ impl Provider for ProxmoxProvider {
     }
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
-        self.cluster()?.power(name, Power::Start)
+        self.cluster()?.power(name, Power::Start)?;
+        if let Some(route) = self.route_or_warn(name) {
+            host_route::add(&self.root_agent, &routes::ACTIONS, name, &route);
+        }
+        Ok(())
     }
 
     fn shutdown(&self, name: &str) -> Result<(), ProviderError> {
@@ -171,6 +208,13 @@ impl Provider for ProxmoxProvider {
 
     fn power_off(&self, name: &str) -> Result<(), ProviderError> {
         self.cluster()?.power(name, Power::Stop)
+    }
+
+    fn restore_host_state(&self, name: &str) -> Result<Vec<String>, ProviderError> {
+        match self.route(name)? {
+            Some(route) => host_route::restore(&self.root_agent, &routes::ACTIONS, name, &route),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn guest_ping(&self, name: &str) -> Result<bool, ProviderError> {

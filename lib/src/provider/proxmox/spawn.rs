@@ -9,6 +9,7 @@
 
 use super::client::{segment, Client};
 use super::placement::{self, Template};
+use super::routes;
 use super::seed::StagedSeed;
 use super::vms::{CloneRequest, Cluster, Located};
 use crate::host::config::VmidRange;
@@ -81,7 +82,10 @@ impl Spawn<'_> {
             None => format!("virtio,bridge={bridge}"),
         };
         let delete = drop.join(",");
+        let ipconfig = spec.nic.as_ref().map(routes::ipconfig);
         let mut params = vec![("cores", cores.as_str()), ("memory", memory.as_str()), ("ide2", cdrom.as_str()), ("net0", net.as_str()), ("tags", TAG), ("agent", "enabled=1")];
+        // Not read by the guest (its network comes from the seed): where the host route's address is kept, as upstream's VMs keep it.
+        params.extend(ipconfig.as_deref().map(|ip| ("ipconfig0", ip)));
         if !delete.is_empty() {
             params.push(("delete", delete.as_str()));
         }

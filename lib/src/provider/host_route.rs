@@ -1,48 +1,61 @@
-//! The host route of a VM's IPv6 address, through the root agent. Routes do
-//! not survive a host reboot, so every start re-adds it, and boot-time
-//! reconciliation restores it for a VM libvirt autostarted; terminate removes
-//! it. On start and terminate a failure is a warning, as upstream: the VM
-//! itself is intact, and the operator can re-run start once the root agent is
-//! back. Reconciliation reports it as the VM's failure.
+//! The host route of a VM's IPv6 address (`<v6>/128` on its bridge), through
+//! the root agent, for the backends whose VMs sit on a bridge of this host.
+//! Routes do not survive a host reboot, so every start re-adds it, and
+//! boot-time reconciliation restores it for a VM that was started without
+//! us; terminate removes it. On start and terminate a failure is a warning,
+//! as upstream: the VM itself is intact, and the operator can re-run start
+//! once the root agent is back. Reconciliation reports it as the VM's failure.
 
-use super::vm_files::VmRecord;
 use crate::host::root_agent::RootAgent;
 use crate::provider::{ErrorCode, ProviderError};
 use serde_json::json;
 use std::net::Ipv6Addr;
 
-const ADD: &str = "libvirt-ip6-route-add";
-const DEL: &str = "libvirt-ip6-route-del";
 /// The kernel's IPv6 routing table, readable without privileges.
 const IPV6_ROUTES: &str = "/proc/net/ipv6_route";
 
-fn request(agent: &RootAgent, action: &str, name: &str, record: &VmRecord) {
-    let (Some(ipv6), Some(bridge)) = (record.ipv6, record.bridge.as_deref()) else { return };
+/// A VM's address and the bridge of this host it is routed through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRoute {
+    pub ipv6: Ipv6Addr,
+    pub bridge: String,
+}
+
+/// The root agent actions that add and remove a host route (`ip -6 route
+/// replace|del <address> dev <dev>`): the libvirt package ships its own,
+/// Proxmox VE uses blockhost-common's.
+pub struct RouteActions {
+    pub add: &'static str,
+    pub del: &'static str,
+}
+
+fn request(agent: &RootAgent, action: &str, name: &str, route: &HostRoute) {
+    let HostRoute { ipv6, bridge } = route;
     if let Err(e) = agent.call(action, json!({ "address": format!("{ipv6}/128"), "dev": bridge })) {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "warning: host route of {name} ({ipv6} via {bridge}): {e}");
     }
 }
 
-pub fn add(agent: &RootAgent, name: &str, record: &VmRecord) {
-    request(agent, ADD, name, record);
+pub fn add(agent: &RootAgent, actions: &RouteActions, name: &str, route: &HostRoute) {
+    request(agent, actions.add, name, route);
 }
 
-pub fn remove(agent: &RootAgent, name: &str, record: &VmRecord) {
-    request(agent, DEL, name, record);
+pub fn remove(agent: &RootAgent, actions: &RouteActions, name: &str, route: &HostRoute) {
+    request(agent, actions.del, name, route);
 }
 
 /// Adds the VM's host route unless the kernel already has it; returns what
 /// was added. A failure to add it is the caller's error, not a warning.
-pub fn restore(agent: &RootAgent, name: &str, record: &VmRecord) -> Result<Vec<String>, ProviderError> {
-    let (Some(ipv6), Some(bridge)) = (record.ipv6, record.bridge.as_deref()) else { return Ok(Vec::new()) };
+pub fn restore(agent: &RootAgent, actions: &RouteActions, name: &str, route: &HostRoute) -> Result<Vec<String>, ProviderError> {
+    let HostRoute { ipv6, bridge } = route;
     // An unreadable table (no /proc) is treated as a missing route: adding is idempotent.
     let table = std::fs::read_to_string(IPV6_ROUTES).unwrap_or_default();
-    if has_host_route(&table, ipv6, bridge) {
+    if has_host_route(&table, *ipv6, bridge) {
         return Ok(Vec::new());
     }
     agent
-        .call(ADD, json!({ "address": format!("{ipv6}/128"), "dev": bridge }))
+        .call(actions.add, json!({ "address": format!("{ipv6}/128"), "dev": bridge }))
         .map_err(|e| ProviderError::new(ErrorCode::Unavailable, format!("host route of {name} ({ipv6}/128 via {bridge}): {e}")))?;
     Ok(vec![format!("host route {ipv6}/128 via {bridge}")])
 }
