@@ -59,6 +59,13 @@ impl Host {
     }
 }
 
+/// The addresses the VM's firewall lets `net0` send from; the only IP set there.
+fn ipfilter(host: &Host, vmid: u32) -> Vec<String> {
+    let sets = host.standin().firewall(vmid).unwrap().ipsets;
+    assert_eq!(sets.keys().collect::<Vec<_>>(), ["ipfilter-net0"]);
+    sets["ipfilter-net0"].clone()
+}
+
 fn value(config: &[(String, String)], key: &str) -> String {
     config.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
 }
@@ -99,7 +106,11 @@ fn spawn_makes_the_reserved_vmid_with_the_seed_as_a_cdrom() {
     let (node, config) = host.standin().vm(142).expect("VM 142");
     assert_eq!(node, "pve1", "the template's disk is on local storage: the VM stays on its node");
     assert_eq!(value(&config, "ide2"), "local:iso/blockhost-seed-vm-a.iso,media=cdrom");
-    assert_eq!(value(&config, "net0"), format!("virtio={},bridge=vmbr0", spec.nic.as_ref().unwrap().mac.to_uppercase()));
+    assert_eq!(value(&config, "net0"), format!("virtio={},bridge=vmbr0,firewall=1", spec.nic.as_ref().unwrap().mac.to_uppercase()));
+    let firewall = host.standin().firewall(142).unwrap();
+    let options: Vec<(&str, &str)> = firewall.options.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(options, [("enable", "1"), ("ipfilter", "1"), ("policy_in", "ACCEPT"), ("policy_out", "ACCEPT")], "it sends only from its own address");
+    assert_eq!(ipfilter(&host, 142), ["10.0.0.5"]);
     assert_eq!((value(&config, "cores"), value(&config, "memory"), value(&config, "tags")), ("2".into(), "1024".into(), "blockhost".into()));
     assert!(value(&config, "scsi0").ends_with("size=8G"), "{config:?}");
     assert!(!config.iter().any(|(_, v)| v.contains("cloudinit")), "the template's cloud-init drive is gone: {config:?}");
@@ -171,8 +182,8 @@ fn a_clone_that_timed_out_after_acting_is_confirmed_once() {
 }
 
 #[test]
-fn a_config_change_or_resize_that_timed_out_after_acting_is_read_back() {
-    for aim in ["/config", "/resize"] {
+fn a_config_change_resize_or_firewall_step_that_timed_out_after_acting_is_read_back() {
+    for aim in ["/config", "/resize", "/firewall/ipset", "/firewall/options"] {
         let host = Host::new();
         let spec = spec("vm-a", Some(120), 8);
         host.stage(&spec);
@@ -186,6 +197,7 @@ fn a_config_change_or_resize_that_timed_out_after_acting_is_read_back() {
         let config = host.standin().vm(120).unwrap().1;
         assert_eq!(value(&config, "tags"), "blockhost", "{aim}");
         assert!(value(&config, "scsi0").ends_with("size=8G"), "{aim}: {config:?}");
+        assert_eq!(ipfilter(&host, 120), ["10.0.0.5"], "{aim}");
     }
 }
 
@@ -208,12 +220,17 @@ fn a_failure_after_the_clone_removes_the_half_made_vm() {
     let host = Host::new();
     let spec = spec("vm-a", Some(120), 8);
     host.stage(&spec);
-    // The resize is the only PUT of a spawn.
-    host.standin().faults(|k| k.server_error = Some(("PUT", 503)));
-    let err = host.backend.spawn(&spec).unwrap_err();
-    assert_eq!(err.code, ErrorCode::Unavailable, "{err}");
-    assert!(err.message.ends_with("; VM 120 was removed again"), "{err}");
-    assert_eq!(host.vms().len(), 1, "only the template");
+    for (method, aim) in [("PUT", "/resize"), ("POST", "/firewall/ipset"), ("PUT", "/firewall/options")] {
+        host.standin().faults(|k| {
+            k.server_error = Some((method, 503));
+            k.only_path = Some(aim.into());
+        });
+        let err = host.backend.spawn(&spec).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unavailable, "{aim}: {err}");
+        assert!(err.message.ends_with("; VM 120 was removed again"), "{aim}: {err}");
+        assert_eq!(host.vms().len(), 1, "{aim}: only the template");
+    }
+    host.standin().faults(|k| k.only_path = None);
     host.backend.spawn(&spec).expect("the VMID is free again");
 }
 
@@ -404,6 +421,7 @@ fn the_ipv6_host_route_follows_the_vm_when_this_host_has_its_bridge() {
     host.backend.spawn(&with_v6).unwrap();
     let (_, config) = host.standin().vm(126).unwrap();
     assert_eq!(value(&config, "ipconfig0"), "ip=10.0.0.5/24,gw=10.0.0.1,ip6=2001:db8::6/128,gw6=2001:db8::1");
+    assert_eq!(ipfilter(&host, 126), ["10.0.0.5", "2001:db8::6"]);
     host.backend.start("vm-6").unwrap();
     assert_eq!(*requests.lock().unwrap(), Vec::<serde_json::Value>::new(), "this host has no vmbr0: the cluster's network routes");
     host.backend.power_off("vm-6").unwrap();

@@ -1,7 +1,7 @@
 //! What the modelled endpoints do, once a request has passed the schema.
 //! Errors carry PVE's status codes and messages (most VM errors are 500s).
 
-use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Config, Effect, ExecResult, Vm, Volume, NODE_CPUS, NODE_MEMORY};
+use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Config, Effect, ExecResult, Firewall, Vm, Volume, NODE_CPUS, NODE_MEMORY};
 use crate::faults::Faults;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -88,7 +88,8 @@ pub fn handle(cluster: &mut Cluster, faults: &Faults, call: &Call) -> Result<Val
 fn vm_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
     let vmid = call.vmid();
     let vm = find_vm(cluster, node, vmid)?.clone();
-    let mutation = is_mutation(call.method) && !call.template.contains("/agent/");
+    // The guest agent and the firewall's own config take no VM lock.
+    let mutation = is_mutation(call.method) && !call.template.contains("/agent/") && !call.template.contains("/firewall/");
     if mutation {
         lock_check(vmid, &vm)?;
     }
@@ -157,6 +158,10 @@ fn vm_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> R
             Ok(task(cluster, "qmtemplate", Effect::Template))
         }
         (_, agent) if agent.starts_with("/agent/") => agent_call(cluster, call, vmid, &vm, agent),
+        (_, firewall) if firewall.starts_with("/firewall/") => {
+            let rules = &mut cluster.vms.get_mut(&vmid).ok_or_else(|| err(500, format!("VM {vmid} vanished")))?.firewall;
+            firewall_call(rules, call, firewall)
+        }
         _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
     }
 }
@@ -272,7 +277,8 @@ fn create(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Re
         }
         config.insert(key.clone(), text);
     }
-    cluster.vms.insert(vmid, Vm { node: node.to_string(), config, running: false, started: None, lock: Some("create".into()), busy: false });
+    let vm = Vm { node: node.to_string(), config, running: false, started: None, lock: Some("create".into()), busy: false, firewall: Firewall::default() };
+    cluster.vms.insert(vmid, vm);
     Ok(Value::String(cluster.start_task(node, "qmcreate", vmid, call.user, faults, Effect::Create)))
 }
 
@@ -372,7 +378,8 @@ fn clone(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Res
         let kind = if key.starts_with("ide") { "cloudinit".to_string() } else { format!("disk-{}", key.trim_start_matches("scsi")) };
         *value = format!("{store}:vm-{newid}-{kind}{}{rest}", if rest.is_empty() { "" } else { "," });
     }
-    let new_vm = Vm { node: target, config, running: false, started: None, lock: Some("clone".into()), busy: false };
+    // PVE copies the source's firewall config with the VM.
+    let new_vm = Vm { node: target, config, running: false, started: None, lock: Some("clone".into()), busy: false, firewall: vm.firewall.clone() };
     cluster.vms.insert(newid, new_vm);
     let upid = cluster.start_task(node, "qmclone", newid, call.user, faults, Effect::Clone);
     Ok(Value::String(upid))
@@ -449,6 +456,54 @@ fn agent_call(cluster: &mut Cluster, call: &Call, vmid: u32, vm: &Vm, endpoint: 
             let pid = call.int("pid").unwrap_or(0);
             let result = cluster.execs.get(&(vmid, pid)).ok_or_else(|| err(500, "Agent error: Invalid parameter 'pid'"))?;
             Ok(json!({"exited": 1, "exitcode": result.exitcode, "out-data": result.out}))
+        }
+        _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
+    }
+}
+
+/// A VM's firewall options and IP sets (its rules are not modelled).
+fn firewall_call(firewall: &mut Firewall, call: &Call, endpoint: &str) -> Result<Value, ApiError> {
+    let name = call.str("name").to_string();
+    let digest = |text: &str| Sha256::digest(text.as_bytes()).iter().take(20).map(|b| format!("{b:02x}")).collect::<String>();
+    match (call.method, endpoint) {
+        ("GET", "/firewall/options") => {
+            let typed = firewall.options.iter().map(|(k, v)| {
+                let value = if k.starts_with("policy") || k.starts_with("log_level") { json!(v) } else { json!(v.parse::<i64>().unwrap_or(0)) };
+                (k.clone(), value)
+            });
+            Ok(Value::Object(typed.collect()))
+        }
+        ("PUT", "/firewall/options") => {
+            for (key, value) in call.params.iter().filter(|(k, _)| !["node", "vmid", "digest", "delete"].contains(&k.as_str())) {
+                firewall.options.insert(key.clone(), config_text(value));
+            }
+            for key in call.str("delete").split([',', ';', ' ']).filter(|k| !k.is_empty()) {
+                firewall.options.remove(key);
+            }
+            Ok(Value::Null)
+        }
+        ("GET", "/firewall/ipset") => Ok(Value::Array(firewall.ipsets.keys().map(|n| json!({"name": n, "digest": digest(n)})).collect())),
+        ("POST", "/firewall/ipset") => {
+            if firewall.ipsets.contains_key(&name) {
+                return Err(err(500, format!("IPSet '{name}' already exists")));
+            }
+            firewall.ipsets.insert(name, Vec::new());
+            Ok(Value::Null)
+        }
+        (method, "/firewall/ipset/{name}") => {
+            let set = firewall.ipsets.get_mut(&name).ok_or_else(|| err(500, format!("no such IPSet '{name}'")))?;
+            if method == "GET" {
+                return Ok(Value::Array(set.iter().map(|c| json!({"cidr": c, "digest": digest(c)})).collect()));
+            }
+            let cidr = call.str("cidr").to_string();
+            if method != "POST" {
+                return Err(err(501, format!("stand-in: {method} {} is in the schema but not modelled", call.template)));
+            }
+            if set.contains(&cidr) {
+                return Err(err(500, format!("address '{cidr}' already exists")));
+            }
+            set.push(cidr);
+            Ok(Value::Null)
         }
         _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
     }

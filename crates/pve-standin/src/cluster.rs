@@ -19,6 +19,15 @@ pub struct Vm {
     pub lock: Option<String>,
     /// A task holds the VM's lock file.
     pub busy: bool,
+    /// The VM's firewall config (`/etc/pve/firewall/<vmid>.fw`).
+    pub firewall: Firewall,
+}
+
+/// A VM's firewall: its options and IP sets, as the API shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Firewall {
+    pub options: BTreeMap<String, String>,
+    pub ipsets: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +141,7 @@ impl Cluster {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false };
+        let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false, firewall: Firewall::default() };
         Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), storages: fresh_storages(), volumes: BTreeMap::new(), next_pid: 4000 }
     }
 

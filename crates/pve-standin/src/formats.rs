@@ -26,6 +26,9 @@ pub fn check_named(name: &str, value: &str) -> Result<(), String> {
         "ipv4" => value.parse::<Ipv4Addr>().is_ok(),
         "ipv6" => value.parse::<Ipv6Addr>().is_ok(),
         "CIDR" => is_cidr(value),
+        "IPorCIDRorAlias" => {
+            value.parse::<std::net::IpAddr>().is_ok() || is_cidr(value) || matches_pattern(r"(?:(?:dc|guest)/)?[A-Za-z][A-Za-z0-9\-_]+", value)
+        }
         _ => true,
     };
     if ok {

@@ -18,6 +18,7 @@ mod returns;
 mod schema;
 mod tls;
 
+pub use cluster::Firewall;
 pub use faults::Faults;
 pub use schema::Refusal;
 
@@ -173,6 +174,11 @@ impl StandIn {
         let mut cluster = locked(&self.shared.cluster);
         cluster.settle();
         cluster.volumes.keys().cloned().collect()
+    }
+
+    /// A VM's firewall options and IP sets; `None` when the VM is absent.
+    pub fn firewall(&self, vmid: u32) -> Option<Firewall> {
+        Some(locked(&self.shared.cluster).vms.get(&vmid)?.firewall.clone())
     }
 
     /// Whether a VM is running (after settling due tasks).

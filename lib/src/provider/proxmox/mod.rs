@@ -6,6 +6,7 @@
 pub mod client;
 pub mod config;
 pub mod errors;
+mod firewall;
 mod placement;
 mod provider;
 mod routes;

@@ -1,6 +1,6 @@
 //! Making a VM: a clone of the template on the node that holds its seed, then
 //! one config change (CPU, memory, the seed as a cdrom, the NIC, tags, the
-//! guest agent) and a disk resize. The VMID is the one the VM database
+//! guest agent), a disk resize and the firewall's IP filter. The VMID is the one the VM database
 //! reserved, refused as a conflict when the cluster already uses it. A config
 //! change or resize whose answer is lost is read back, and taken when the VM
 //! shows it. A VM
@@ -8,6 +8,7 @@
 //! neither a VM nor its VMID behind.
 
 use super::client::{segment, Client};
+use super::firewall;
 use super::placement::{self, Template};
 use super::routes;
 use super::seed::StagedSeed;
@@ -78,7 +79,7 @@ impl Spawn<'_> {
         let cdrom = format!("{},media=cdrom", seed.volid);
         let bridge = spec.nic.as_ref().map_or(self.bridge, |n| n.bridge.as_str());
         let net = match &spec.nic {
-            Some(nic) => format!("virtio={},bridge={bridge}", nic.mac.to_uppercase()),
+            Some(nic) => format!("virtio={},bridge={bridge},firewall=1", nic.mac.to_uppercase()),
             None => format!("virtio,bridge={bridge}"),
         };
         let delete = drop.join(",");
@@ -104,6 +105,9 @@ impl Spawn<'_> {
                 let config = self.client.get(&format!("{base}/config"), &[])?;
                 Ok(config[slot].as_str().and_then(disk_gib).is_some_and(|gib| gib >= spec.disk_gib).then_some(()))
             })?;
+        }
+        if let Some(nic) = &spec.nic {
+            firewall::protect(self.client, &base, nic).map_err(|e| ProviderError::new(e.code, format!("VM firewall (IP filter) of {}: {}", spec.name, e.message)))?;
         }
         Ok(())
     }
