@@ -62,6 +62,7 @@ fn every_verb_finds_the_vms_on_each_of_the_three_nodes() {
     let m: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!((m["cpu_count"].clone(), m["memory_total_mb"].clone(), m["state"].clone()), (json!(1), json!(2048), json!("running")), "{m}");
     assert_eq!(m["cpu_percent"], json!(25.0), "the stand-in's cpu 0.25 of one vCPU, from the first call: {m}");
+    assert_eq!(m["memory_used_mb"], json!(1024), "the listing's mem: {m}");
     let all: serde_json::Map<String, Value> = serde_json::from_str(&root.run("blockhost-vm-metrics", &["--all"]).stdout).unwrap();
     assert_eq!(all.keys().collect::<Vec<_>>(), ["vm-a", "vm-b", "vm-c"]);
 

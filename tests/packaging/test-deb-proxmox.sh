@@ -44,8 +44,9 @@ for dep in 'blockhost-common (>= 0.1.0)' 'python3 (>= 3.10)' 'libc6 '; do
     case ", $depends" in *", $dep"*) ;; *) fail "Depends lacks $dep: $depends" ;; esac
 done
 case "$depends" in *libvirt*) fail "Depends names libvirt: $depends" ;; esac
-[ -z "$(field Recommends)$(field Suggests)" ] || fail "Recommends/Suggests: $(field Recommends) / $(field Suggests)"
-ok "control: name, version, Provides/Conflicts, Depends without libvirt ($depends), no Recommends or Suggests"
+[ -z "$(field Recommends)" ] || fail "Recommends: $(field Recommends)"
+[ "$(field Suggests)" = "debootstrap, qemu-utils, qemu-system-x86" ] || fail "Suggests: $(field Suggests)"
+ok "control: name, version, Provides/Conflicts, Depends without libvirt ($depends), no Recommends, Suggests what build-template runs"
 
 # --- contents at the contract paths --------------------------------------
 {
