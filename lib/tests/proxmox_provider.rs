@@ -30,12 +30,24 @@ impl Host {
     }
 
     fn with(options: pve_standin::Options) -> Self {
+        Self::on_bridge(options, "vmbr0")
+    }
+
+    /// db.yaml's `bridge` is `bridge`.
+    fn on_bridge(options: pve_standin::Options, bridge: &str) -> Self {
         let root = tempfile::tempdir().unwrap();
         let paths = HostPaths::with_root(root.path());
-        let guard = pve_host::write(&paths, "vmbr0", options);
+        let guard = pve_host::write(&paths, bridge, options);
         let config = DbConfig::load(&paths, true).unwrap();
         let backend = (registry::find("proxmox").unwrap().open)(&OpenContext { paths: &paths, config: &config }).unwrap();
         Self { backend, guard, root }
+    }
+
+    /// A client of the stand-in as this host's db.yaml configures it.
+    fn client(&self) -> provisioner::provider::proxmox::Client {
+        let paths = HostPaths::with_root(self.root.path());
+        let config = provisioner::provider::proxmox::ProxmoxConfig::load(&paths, &DbConfig::load(&paths, true).unwrap()).unwrap();
+        config.client().unwrap()
     }
 
     fn standin(&self) -> &pve_standin::StandIn {
@@ -437,4 +449,41 @@ fn the_ipv6_host_route_follows_the_vm_when_this_host_has_its_bridge() {
     assert_eq!(actions, ["ip6-route-add", "ip6-route-add", "ip6-route-del"]);
     assert_eq!(requests.lock().unwrap()[2]["params"], route);
     host.assert_gone("vm-6");
+}
+
+/// Makes `bridge` on `node` through the API and applies it.
+fn add_bridge(host: &Host, node: &str, bridge: &str) {
+    let client = host.client();
+    client.post(&format!("/nodes/{node}/network"), &[("iface", bridge), ("type", "bridge"), ("autostart", "1")]).unwrap();
+    client.run_task("PUT", &format!("/nodes/{node}/network"), &[]).unwrap();
+}
+
+#[test]
+fn a_create_is_refused_early_where_the_bridge_is_not_up() {
+    let host = Host::new();
+    let problems: Vec<String> = host.backend.preflight("vmbr1", &mut |_| {}).into_iter().map(|e| e.message).collect();
+    assert_eq!(
+        problems,
+        ["bridge vmbr1 is not up on node pve1, where VMs of template 9001 go (its disk is not on shared storage); create it there, or set `bridge` in db.yaml"]
+    );
+    add_bridge(&host, "pve2", "vmbr1");
+    assert_eq!(host.backend.preflight("vmbr1", &mut |_| {}).len(), 1, "another node's bridge does not help");
+    add_bridge(&host, "pve1", "vmbr1");
+    assert_eq!(host.backend.preflight("vmbr1", &mut |_| {}), vec![]);
+    assert_eq!(host.backend.preflight("vmbr0", &mut |_| {}), vec![]);
+}
+
+#[test]
+fn on_shared_storage_a_vm_goes_to_a_node_with_its_bridge() {
+    let host = Host::on_bridge(pve_standin::Options { template_storage: "ceph", ..pve_standin::Options::default() }, "vmbr1");
+    let problems: Vec<String> = host.backend.preflight("vmbr1", &mut |_| {}).into_iter().map(|e| e.message).collect();
+    assert_eq!(problems, ["no online Proxmox VE node has bridge vmbr1 up; create it on one, or set `bridge` in db.yaml"]);
+    add_bridge(&host, "pve3", "vmbr1");
+    let mut vm = spec("vm-a", Some(120), 4);
+    vm.nic.as_mut().unwrap().bridge = "vmbr1".into();
+    host.stage(&vm);
+    host.backend.spawn(&vm).unwrap();
+    let (node, config) = host.standin().vm(120).unwrap();
+    assert_eq!(node, "pve3", "the only node with vmbr1, though every node has as much free memory");
+    assert!(value(&config, "net0").contains(",bridge=vmbr1,"), "{config:?}");
 }

@@ -55,7 +55,7 @@ fn a_vmid_is_free_only_when_neither_the_cluster_nor_the_database_holds_it() {
 }
 
 #[test]
-fn placement_picks_the_online_node_with_the_most_free_memory() {
+fn placement_picks_the_online_node_that_fits_with_the_most_free_memory() {
     let f = Fixture::new();
     let client = f.client();
     let cluster = Cluster::new(&client);
@@ -64,9 +64,12 @@ fn placement_picks_the_online_node_with_the_most_free_memory() {
     f.standin.faults(|k| {
         k.down_nodes.insert("pve3".into());
     });
-    assert_eq!(cluster.place().unwrap(), "pve2");
+    let any = |_: &str| Ok(true);
+    assert_eq!(cluster.place(&any).unwrap().as_deref(), Some("pve2"));
+    assert_eq!(cluster.place(&|node| Ok(node == "pve1")).unwrap().as_deref(), Some("pve1"), "the freest node that fits");
+    assert_eq!(cluster.place(&|_| Ok(false)).unwrap(), None);
     f.standin.faults(|k| k.down_nodes.extend(["pve1".to_string(), "pve2".to_string()]));
-    assert_eq!(cluster.place().unwrap_err().code, ErrorCode::Unavailable);
+    assert_eq!(cluster.place(&any).unwrap_err().code, ErrorCode::Unavailable);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! What the modelled endpoints do, once a request has passed the schema.
 //! Errors carry PVE's status codes and messages (most VM errors are 500s).
 
-use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Config, Effect, ExecResult, Firewall, Vm, Volume, NODE_CPUS, NODE_MEMORY};
+use crate::cluster::{disk_bytes, format_size, parse_size, Cluster, Config, Effect, ExecResult, Firewall, Iface, Vm, Volume, NODE_CPUS, NODE_MEMORY};
 use crate::faults::Faults;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -80,6 +80,7 @@ pub fn handle(cluster: &mut Cluster, faults: &Faults, call: &Call) -> Result<Val
         ("POST", "/nodes/{node}/qemu/{vmid}/clone") => clone(cluster, faults, call, &node),
         ("POST", "/nodes/{node}/qemu") => create(cluster, faults, call, &node),
         ("PUT", "/storage/{storage}") => set_storage_content(cluster, call),
+        (_, "/nodes/{node}/network") => network_call(cluster, faults, call, &node),
         (_, storage) if storage.starts_with("/nodes/{node}/storage/{storage}") => storage_call(cluster, faults, call, &node),
         _ => vm_call(cluster, faults, call, &node),
     }
@@ -245,6 +246,46 @@ fn verify_checksum(call: &Call, data: &[u8]) -> Result<(), ApiError> {
         return Err(err(500, format!("checksum mismatch: got '{got}' != expected '{expected}'")));
     }
     Ok(())
+}
+
+/// A node's interfaces: listed (by type), a bridge written (pending), and
+/// the pending changes applied (a task, as `ifreload` runs).
+fn network_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str) -> Result<Value, ApiError> {
+    let interfaces = cluster.networks.entry(node.to_string()).or_default();
+    match call.method {
+        "GET" => {
+            let wanted = |kind: &str| match call.str("type") {
+                "" => true,
+                "bridge" | "any_bridge" | "any_local_bridge" => kind == "bridge",
+                other => other == kind,
+            };
+            let listed = interfaces.iter().filter(|i| wanted(i.kind)).map(|i| {
+                let mut entry = json!({"iface": i.iface, "type": i.kind, "autostart": 1});
+                // Written but not applied: not up, and not yet in the running system.
+                if !i.pending {
+                    (entry["active"], entry["exists"]) = (json!(1), json!(1));
+                }
+                entry
+            });
+            Ok(Value::Array(listed.collect()))
+        }
+        "POST" => {
+            let (iface, kind) = (call.str("iface").to_string(), call.str("type"));
+            if kind != "bridge" {
+                return Err(err(501, format!("stand-in: only bridges are modelled, not {kind}")));
+            }
+            if interfaces.iter().any(|i| i.iface == iface) {
+                return Err(bad_param("iface", "interface already exists"));
+            }
+            interfaces.push(Iface { iface, kind: "bridge", pending: true });
+            Ok(Value::Null)
+        }
+        "PUT" => {
+            interfaces.iter_mut().for_each(|i| i.pending = false);
+            Ok(Value::String(cluster.start_task(node, "srvreload", 0, call.user, faults, Effect::Config { set: vec![], delete: vec![] })))
+        }
+        _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
+    }
 }
 
 /// `PUT /storage/{storage}` with `content`, as `pvesm set --content` does.

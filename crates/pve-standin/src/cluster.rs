@@ -71,6 +71,24 @@ fn fresh_storages() -> Vec<Storage> {
     ]
 }
 
+/// A network interface of a node, as `/nodes/{node}/network` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Iface {
+    pub iface: String,
+    /// `bridge`, `eth`, ...
+    pub kind: &'static str,
+    /// Written but not applied until `PUT /nodes/{node}/network`.
+    pub pending: bool,
+}
+
+/// What a fresh install has: the NIC and `vmbr0` on it.
+fn fresh_network() -> Vec<Iface> {
+    vec![
+        Iface { iface: "eno1".into(), kind: "eth", pending: false },
+        Iface { iface: "vmbr0".into(), kind: "bridge", pending: false },
+    ]
+}
+
 /// A file on a storage other than a VM disk (an ISO, an image to import).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Volume {
@@ -110,6 +128,8 @@ pub struct Cluster {
     pub tasks: Vec<Task>,
     pub execs: BTreeMap<(u32, i64), ExecResult>,
     pub storages: Vec<Storage>,
+    /// Each node's network interfaces.
+    pub networks: BTreeMap<String, Vec<Iface>>,
     /// Volumes on the nodes' storages other than VM disks, by (node, volid).
     pub volumes: BTreeMap<(String, String), Volume>,
     next_pid: u32,
@@ -142,7 +162,8 @@ impl Cluster {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let template = Vm { node: nodes[0].clone(), config, running: false, started: None, lock: None, busy: false, firewall: Firewall::default() };
-        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), storages: fresh_storages(), volumes: BTreeMap::new(), next_pid: 4000 }
+        let networks = nodes.iter().map(|n| (n.clone(), fresh_network())).collect();
+        Self { nodes, vms: BTreeMap::from([(template_vmid, template)]), tasks: Vec::new(), execs: BTreeMap::new(), storages: fresh_storages(), networks, volumes: BTreeMap::new(), next_pid: 4000 }
     }
 
     pub fn storage(&self, id: &str) -> Option<&Storage> {

@@ -1,6 +1,6 @@
 //! Where a new VM goes and how its disk is made. A clone can only leave the
 //! template's node when the template's disk is on shared storage; then the
-//! online node with the most free memory is chosen. A linked clone (a thin
+//! online node with the VM's bridge up and the most free memory is chosen. A linked clone (a thin
 //! child of the template's disk) is made when the template's disk is on the
 //! configured storage and that storage can make one (LVM-thin, ZFS, Ceph
 //! RBD) from the target node; otherwise a full copy onto the configured
@@ -45,13 +45,29 @@ pub fn boot_disk(config: &Value) -> Option<(&'static str, String)> {
     })
 }
 
-/// The node a new VM (and its seed) goes to.
-pub fn node_for_new_vm(client: &Client, template: &Template) -> Result<String, ProviderError> {
+/// The node a new VM (and its seed) goes to: one whose `bridge` is up.
+pub fn node_for_new_vm(client: &Client, template: &Template, bridge: &str) -> Result<String, ProviderError> {
     let storages = storages(client)?;
     match storage_entry(&storages, &template.node, &template.storage) {
-        Some(entry) if entry["shared"].as_u64() == Some(1) => Cluster::new(client).place(),
-        _ => Ok(template.node.clone()),
+        Some(entry) if entry["shared"].as_u64() == Some(1) => Cluster::new(client).place(&|node| has_bridge(client, node, bridge)).and_then(|node| {
+            node.ok_or_else(|| ProviderError::new(ErrorCode::InvalidSpec, format!("no online Proxmox VE node has bridge {bridge} up; create it on one, or set `bridge` in db.yaml")))
+        }),
+        _ if has_bridge(client, &template.node, bridge)? => Ok(template.node.clone()),
+        _ => Err(ProviderError::new(
+            ErrorCode::InvalidSpec,
+            format!(
+                "bridge {bridge} is not up on node {}, where VMs of template {} go (its disk is not on shared storage); create it there, or set `bridge` in db.yaml",
+                template.node, template.vmid
+            ),
+        )),
     }
+}
+
+/// Whether `node` has `bridge` (a Linux or OVS bridge) up.
+fn has_bridge(client: &Client, node: &str, bridge: &str) -> Result<bool, ProviderError> {
+    let listed = client.get(&format!("/nodes/{}/network", segment(node)), &[("type", "any_bridge")])?;
+    let up = |i: &Value| i["active"].as_u64() == Some(1) || i["active"].as_bool() == Some(true);
+    Ok(listed.as_array().into_iter().flatten().any(|i| i["iface"] == bridge && up(i)))
 }
 
 /// `None` for a linked clone, else the storage of the full copy.

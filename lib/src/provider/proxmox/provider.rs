@@ -111,10 +111,11 @@ impl Provider for ProxmoxProvider {
             .map_err(|e| ProviderError::new(e.code, format!("Proxmox VE API at {url}: {}", e.message)))
     }
 
-    /// The template exists, and has a disk to clone. (The bridge is not
-    /// checked yet: it is per node, and the node is chosen at spawn.)
-    fn preflight(&self, _bridge: &str, _warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
-        self.client().and_then(|c| placement::template(c, self.config.template_vmid)).err().into_iter().collect()
+    /// The template exists and has a disk to clone, and a node where its
+    /// clone can go has `bridge` up.
+    fn preflight(&self, bridge: &str, _warn: &mut dyn FnMut(&str)) -> Vec<ProviderError> {
+        let placed = self.client().and_then(|c| placement::node_for_new_vm(c, &placement::template(c, self.config.template_vmid)?, bridge));
+        placed.err().into_iter().collect()
     }
 
     fn get(&self, name: &str) -> Result<Option<VmInfo>, ProviderError> {
@@ -136,7 +137,7 @@ impl Provider for ProxmoxProvider {
         let seeds = self.seeds()?;
         let node = match seeds.find_usable(name)?.into_iter().next() {
             Some(staged) => staged.node,
-            None => placement::node_for_new_vm(self.client()?, &placement::template(self.client()?, self.config.template_vmid)?)?,
+            None => placement::node_for_new_vm(self.client()?, &placement::template(self.client()?, self.config.template_vmid)?, &self.config.bridge)?,
         };
         seeds.upload(name, &node, &iso).map(|_| ())
     }

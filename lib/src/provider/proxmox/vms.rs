@@ -97,17 +97,27 @@ impl<'c> Cluster<'c> {
         Err(ProviderError::new(ErrorCode::Capacity, format!("no free VMID in {}-{}", range.start, range.end)))
     }
 
-    /// The online node with the most free memory.
-    pub fn place(&self) -> Result<String, ProviderError> {
+    /// The online node that `fits` with the most free memory; `None` when
+    /// nodes are online but none fits.
+    pub fn place(&self, fits: &dyn Fn(&str) -> Result<bool, ProviderError>) -> Result<Option<String>, ProviderError> {
         let nodes = self.client.get("/nodes", &[])?;
-        nodes
+        let mut online: Vec<(&str, u64)> = nodes
             .as_array()
             .into_iter()
             .flatten()
             .filter(|n| n["status"] == "online")
-            .max_by_key(|n| n["maxmem"].as_u64().unwrap_or(0).saturating_sub(n["mem"].as_u64().unwrap_or(0)))
-            .and_then(|n| n["node"].as_str().map(str::to_string))
-            .ok_or_else(|| ProviderError::new(ErrorCode::Unavailable, "no Proxmox VE node is online"))
+            .filter_map(|n| Some((n["node"].as_str()?, n["maxmem"].as_u64().unwrap_or(0).saturating_sub(n["mem"].as_u64().unwrap_or(0)))))
+            .collect();
+        if online.is_empty() {
+            return Err(ProviderError::new(ErrorCode::Unavailable, "no Proxmox VE node is online"));
+        }
+        online.sort_by_key(|(_, free)| std::cmp::Reverse(*free));
+        for (node, _) in online {
+            if fits(node)? {
+                return Ok(Some(node.to_string()));
+            }
+        }
+        Ok(None)
     }
 
     /// Clones the template to `request.vmid` on `request.node`. An ambiguous
