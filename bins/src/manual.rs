@@ -22,17 +22,17 @@ pub const STANDARD_EXIT: &[Entry] = &[
 
 /// The files every executable reads or writes, under BLOCKHOST_ROOT.
 pub const FILES: &[Entry] = &[
-    ("/etc/blockhost/db.yaml", "pools, bridge, VMID range, grace and expiry days, bounds of the waits, the overcommit: ratios a create's host capacity check allows (cpu 4, memory 1, disk 2), the libvirt: profile"),
+    ("/etc/blockhost/db.yaml", "pools, bridge, VMID range, grace and expiry days, bounds of the waits, the overcommit: ratios a create's host capacity check allows (cpu 4, memory 1, disk 2), the libvirt: profile, the proxmox: API, storages and template VMID"),
     ("/var/lib/blockhost/vms.json", "the VM database shared with the other BlockHost components (db.yaml db_file), and its .lock"),
     ("/usr/share/blockhost/provisioner.json", "the manifest that names the active backend"),
     ("/etc/blockhost/network-modes.enabled/", "the one enabled network mode"),
-    ("/var/lib/blockhost/templates/", "the libvirt backend's VM templates (blockhost-build-template)"),
+    ("/var/lib/blockhost/templates/", "the VM template versions blockhost-build-template builds (libvirt runs VMs on them; Proxmox VE imports the current one as its template VM)"),
     ("/run/blockhost/provisioning.lock", "exists while a create runs"),
 ];
 
 pub const ENVIRONMENT: &[Entry] = &[
     ("BLOCKHOST_ROOT", "moves every host path under this directory (tests, demos); default /"),
-    ("BLOCKHOST_PROVIDER", "the backend to use instead of the manifest's (libvirt, mock)"),
+    ("BLOCKHOST_PROVIDER", "the backend to use instead of the manifest's (libvirt, proxmox, mock)"),
     ("BLOCKHOST_DB_LOCK_TIMEOUT", "seconds to wait for the VM database lock, 1-300 (db.yaml db_lock_timeout_seconds)"),
     ("BLOCKHOST_MOCK_<KNOB>", "a fault or behaviour knob of the mock backend (see its knobs.yaml)"),
 ];
