@@ -30,10 +30,9 @@ pub fn main() -> ExitCode {
         Err(code) => return ExitCode::from(code),
     };
     if let Some(name) = &args.name {
-        let paths = HostPaths::from_env();
-        if let Some(line) = metrics::answer_from_shared(&paths, name) {
-            crate::out!("{line}");
-            if metrics::shared_refresh_due(&paths) {
+        if let Some(answer) = metrics::shared_answer(&HostPaths::from_env(), name) {
+            crate::out!("{}", answer.line);
+            if answer.refresh_due {
                 spawn_refresh();
             }
             return ExitCode::SUCCESS;

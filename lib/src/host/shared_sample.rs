@@ -85,12 +85,17 @@ impl SharedSample {
     pub fn is_due(&self, now: f64) -> bool {
         now - self.taken_at >= REFRESH_AFTER.as_secs_f64() || now < self.taken_at
     }
+
+    /// [`refresh_due`] for this sample, already loaded from `dir`.
+    pub fn refresh_due(&self, dir: &Path, now: f64) -> bool {
+        self.is_due(now) && !refresh_running(dir)
+    }
 }
 
 /// Whether the sample in `dir` should be retaken now: missing or old, and
 /// no other process is retaking it.
 pub fn refresh_due(dir: &Path, now: f64) -> bool {
-    SharedSample::load(dir).is_none_or(|s| s.is_due(now)) && !refresh_running(dir)
+    SharedSample::load(dir).map_or(!refresh_running(dir), |sample| sample.refresh_due(dir, now))
 }
 
 fn refresh_running(dir: &Path) -> bool {

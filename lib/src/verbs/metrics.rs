@@ -145,13 +145,25 @@ fn measure(samples: &mut Samples, raw: &RawStats, now: f64) -> Metrics {
     metrics
 }
 
-/// The line `metrics <name>` prints, from the shared sample when it may
-/// answer for the VM; no backend, no database. `None`: ask the backend.
-pub fn answer_from_shared(paths: &HostPaths, name: &str) -> Option<String> {
+/// `metrics <name>` answered from the shared sample, read once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedAnswer {
+    /// The line to print.
+    pub line: String,
+    /// The sample is getting old and no process is retaking it.
+    pub refresh_due: bool,
+}
+
+/// The shared sample's answer for the VM when it may give one; no backend,
+/// no database. `None`: ask the backend.
+pub fn shared_answer(paths: &HostPaths, name: &str) -> Option<SharedAnswer> {
     names::vm_name(name).ok()?;
     let config = DbConfig::load(paths, false).ok()?;
-    let sample = SharedSample::load(&shared_sample::dir(paths))?;
-    sample.answer(name, config.metrics_max_age, now_secs()).map(str::to_string)
+    let dir = shared_sample::dir(paths);
+    let sample = SharedSample::load(&dir)?;
+    let now = now_secs();
+    let line = sample.answer(name, config.metrics_max_age, now)?.to_string();
+    Some(SharedAnswer { line, refresh_due: sample.refresh_due(&dir, now) })
 }
 
 /// Whether a process should retake the shared sample in the background.

@@ -90,23 +90,24 @@ fn the_bulk_call_leaves_a_shared_sample_that_answers_while_the_vm_process_lives(
     h.create("a");
     h.create("b");
     power::kill(&h.session(), "b").unwrap();
-    assert!(metrics::answer_from_shared(&h.paths, "a").is_none(), "no bulk call yet");
+    assert!(metrics::shared_answer(&h.paths, "a").is_none(), "no bulk call yet");
     let mut qemu = std::process::Command::new("sleep").arg("60").spawn().unwrap();
     h.knobs(&format!("qemu_pid: {}\n", qemu.id()));
     let all = metrics::all(&h.session()).unwrap();
     let a = pyjson::dumps(&all.iter().find(|(n, _)| n == "a").unwrap().1.to_json());
     h.knobs(&format!("qemu_pid: {}\nunreachable: true\n", qemu.id()));
-    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), Some(a), "answered as the bulk call measured it, without the backend");
-    assert_eq!(metrics::answer_from_shared(&h.paths, "b"), None, "a stopped VM is always asked");
-    assert_eq!(metrics::answer_from_shared(&h.paths, "../a"), None);
+    assert_eq!(metrics::shared_answer(&h.paths, "a").map(|a| a.line), Some(a), "answered as the bulk call measured it, without the backend");
+    assert_eq!(metrics::shared_answer(&h.paths, "b").map(|a| a.line), None, "a stopped VM is always asked");
+    assert_eq!(metrics::shared_answer(&h.paths, "../a").map(|a| a.line), None);
     assert!(!metrics::shared_refresh_due(&h.paths), "just taken");
+    assert_eq!(metrics::shared_answer(&h.paths, "a").map(|a| a.refresh_due), Some(false), "the answer says so too");
     h.write_config("db.yaml", "metrics_max_age_seconds: 0\n");
-    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), None, "sharing switched off");
+    assert_eq!(metrics::shared_answer(&h.paths, "a").map(|a| a.line), None, "sharing switched off");
     h.write_config("db.yaml", "metrics_max_age_seconds: 5\n");
-    assert!(metrics::answer_from_shared(&h.paths, "a").is_some());
+    assert!(metrics::shared_answer(&h.paths, "a").is_some());
     qemu.kill().unwrap();
     qemu.wait().unwrap();
-    assert_eq!(metrics::answer_from_shared(&h.paths, "a"), None, "its process ended: the VM may be stopped");
+    assert_eq!(metrics::shared_answer(&h.paths, "a").map(|a| a.line), None, "its process ended: the VM may be stopped");
 }
 
 #[test]
@@ -116,6 +117,6 @@ fn a_backend_that_names_no_process_leaves_no_shared_sample() {
     let measured = metrics::one(&h.session(), "a").unwrap();
     assert!(!measured.shareable);
     metrics::all(&h.session()).unwrap();
-    assert!(metrics::answer_from_shared(&h.paths, "a").is_none());
+    assert!(metrics::shared_answer(&h.paths, "a").is_none());
     assert!(!h.paths.state_dir().join("metrics/shared.json").exists());
 }
