@@ -526,17 +526,15 @@ fn a_sigterm_during_a_step_that_then_fails_still_exits_143() {
 }
 
 #[test]
-fn build_template_says_how_to_let_the_cluster_take_the_image_before_building() {
+fn build_template_fails_before_building_when_the_cluster_cannot_take_the_template() {
     let root = PveRoot::new();
+    root.standin.faults(|f| {
+        f.down_nodes.insert("pve1".into());
+    });
     let run = root.run("blockhost-build-template", &[]);
     assert_eq!(
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
-        (
-            1,
-            "",
-            "blockhost-build-template: no storage of node pve1 takes disk images to import (content import), which the template upload needs; \
-             enable it on one, e.g. `pvesm set local --content backup,iso,vztmpl,import`\n"
-        )
+        (1, "", "blockhost-build-template: Proxmox VE node pve1 (proxmox.node), where the template is made, is not online\n")
     );
     assert!(!root.path("var/lib/blockhost/templates").exists(), "nothing was built");
 }

@@ -190,14 +190,39 @@ fn a_vm_that_is_not_a_template_is_never_touched() {
 }
 
 #[test]
-fn without_a_storage_for_imports_nothing_is_made_and_the_fix_is_named() {
+fn a_fresh_installs_iso_storage_is_enabled_for_the_image_upload() {
     let host = Host::new(9500, false);
+    let (made, lines) = host.publish(&host.template("v1"), false).unwrap();
+    assert!(made);
+    assert!(lines.contains(&"Storage local now also takes disk images to import (content backup,iso,vztmpl,import), for the template upload".to_string()), "{lines:?}");
+    let storages = host.client.get("/cluster/resources", &[("type", "storage")]).unwrap();
+    let local = storages.as_array().unwrap().iter().find(|s| s["storage"] == "local" && s["node"] == "pve2").unwrap();
+    assert_eq!(local["content"], "backup,iso,vztmpl,import", "a cluster-wide setting");
+    assert_eq!(host.uploads(), vec![]);
+}
+
+#[test]
+fn enabling_imports_whose_answer_is_lost_is_read_back() {
+    let host = Host::new(9500, false);
+    host.standin().faults(|f| {
+        f.hang_after_acting = Some(Duration::from_secs(3));
+        f.only_path = Some("/storage/local".into());
+    });
+    let (made, _) = host.publish(&host.template("v1"), false).unwrap();
+    assert!(made);
+    assert_eq!(host.standin().hangs(), 1, "the storage change was the step that lost its answer");
+}
+
+#[test]
+fn without_a_file_storage_to_enable_nothing_is_made_and_the_fix_is_named() {
+    let mut host = Host::new(9500, false);
+    host.config.iso_storage = "local-lvm".into();
     let e = host.publish(&host.template("v1"), false).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidSpec);
     assert_eq!(
         e.message,
-        "no storage of node pve1 takes disk images to import (content import), which the template upload needs; \
-         enable it on one, e.g. `pvesm set local --content backup,iso,vztmpl,import`"
+        "no storage of node pve1 takes disk images to import (content import), which the template upload needs, and local-lvm (proxmox.iso_storage) \
+         is no file storage that could; enable it on a file storage, e.g. `pvesm set local-lvm --content images,rootdir,import`"
     );
     assert_eq!(host.config_of(VMID), None);
 }
@@ -295,7 +320,7 @@ fn the_target_is_the_configured_node_online() {
     host.standin().faults(|f| {
         f.down_nodes.insert("pve1".into());
     });
-    let e = host.publisher().target().unwrap_err();
+    let e = host.publisher().target(&mut |_| {}).unwrap_err();
     assert_eq!(e.code, ErrorCode::Unavailable);
     assert_eq!(e.message, "Proxmox VE node pve1 (proxmox.node), where the template is made, is not online");
 }

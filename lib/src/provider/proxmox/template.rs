@@ -2,7 +2,8 @@
 //! this host by the same builder and store as libvirt's, then published to
 //! the cluster as the VM `proxmox.template_vmid` in upstream's shape
 //! (build-template.sh): uploaded to a storage of `proxmox.node` that takes
-//! `import` content, imported as `scsi0` of a new VM on `proxmox.storage`,
+//! `import` content (`proxmox.iso_storage` is enabled for it when none does),
+//! imported as `scsi0` of a new VM on `proxmox.storage`,
 //! converted to a template, and the uploaded file removed.
 //!
 //! The VMID is replaced only when it holds a VM this builder made (another
@@ -23,13 +24,15 @@ use template_builder::{Accelerator, BootMode, Firmware, Template};
 pub const TEMPLATE_NAME: &str = "blockhost-template";
 /// How the template VM's description names the version it holds.
 const MARKER: &str = "blockhost-template version=";
+/// The storage types that keep files, and so can take images to import.
+const FILE_STORAGES: [&str; 5] = ["dir", "nfs", "cifs", "cephfs", "btrfs"];
 
 pub fn build_template(ctx: &OpenContext, options: &TemplateOptions, progress: &mut dyn FnMut(&str)) -> Result<TemplateBuild, ProviderError> {
     let config = ProxmoxConfig::load(ctx.paths, ctx.config).map_err(|e| ProviderError::new(ErrorCode::InvalidSpec, e.to_string()))?;
     let client = config.client()?;
     let publisher = Publisher { client: &client, config: &config };
     // Before a build of minutes: the cluster must be able to take its result.
-    publisher.target()?;
+    publisher.target(progress)?;
     let store = template_store::store(ctx.paths, Accelerator::detect(ctx.paths.root()));
     let outcome = store.build(&build_options(options), progress)?;
     let template = store.current()?.ok_or_else(|| ProviderError::new(ErrorCode::Internal, "the template store has no current version after a build"))?;
@@ -62,18 +65,18 @@ pub struct Publisher<'a> {
 
 impl Publisher<'_> {
     /// The configured node, online, with `proxmox.storage` taking VM disks
-    /// and a storage that takes images to import (`proxmox.iso_storage` first).
-    pub fn target(&self) -> Result<Target, ProviderError> {
+    /// and a storage that takes images to import (`proxmox.iso_storage`
+    /// first). A fresh install's `local` takes ISOs but not imports: the ISO
+    /// storage, when it is a file storage, is enabled for them, as
+    /// `pvesm set --content` would.
+    pub fn target(&self, progress: &mut dyn FnMut(&str)) -> Result<Target, ProviderError> {
         let node = self.config.node.as_str();
         let nodes = self.client.get("/nodes", &[])?;
         let online = nodes.as_array().into_iter().flatten().any(|n| n["node"] == node && n["status"] == "online");
         if !online {
             return Err(ProviderError::new(ErrorCode::Unavailable, format!("Proxmox VE node {node} (proxmox.node), where the template is made, is not online")));
         }
-        let listed = self.client.get("/cluster/resources", &[("type", "storage")])?;
-        let storages: Vec<&Value> = listed.as_array().into_iter().flatten().filter(|s| s["node"] == node && s["status"] == "available").collect();
-        let content = |s: &Value| s["content"].as_str().unwrap_or_default().to_string();
-        let takes = |s: &Value, kind: &str| content(s).split(',').any(|c| c == kind);
+        let storages = self.storages(node)?;
         let disks = self.config.storage.as_str();
         if !storages.iter().any(|s| s["storage"] == disks && takes(s, "images")) {
             return Err(ProviderError::new(
@@ -81,19 +84,34 @@ impl Publisher<'_> {
                 format!("storage {disks} (proxmox.storage) is not available for VM disks (content images) on node {node}"),
             ));
         }
-        let preferred = storages.iter().find(|s| s["storage"] == self.config.iso_storage.as_str());
+        let iso = self.config.iso_storage.as_str();
+        let preferred = storages.iter().find(|s| s["storage"] == iso);
         let import = preferred.filter(|s| takes(s, "import")).or_else(|| storages.iter().find(|s| takes(s, "import")));
-        match import.and_then(|s| s["storage"].as_str()) {
-            Some(storage) => Ok(Target { node: node.to_string(), import_storage: storage.to_string() }),
-            None => {
-                let (name, now) = preferred.map_or((self.config.iso_storage.clone(), String::new()), |s| (self.config.iso_storage.clone(), content(s)));
-                let with_import = if now.is_empty() { "import".to_string() } else { format!("{now},import") };
-                Err(ProviderError::new(
-                    ErrorCode::InvalidSpec,
-                    format!("no storage of node {node} takes disk images to import (content import), which the template upload needs; enable it on one, e.g. `pvesm set {name} --content {with_import}`"),
-                ))
-            }
+        if let Some(storage) = import.and_then(|s| s["storage"].as_str()) {
+            return Ok(Target { node: node.to_string(), import_storage: storage.to_string() });
         }
+        let now = preferred.map(|s| content(s)).unwrap_or_default();
+        let with_import = if now.is_empty() { "import".to_string() } else { format!("{now},import") };
+        let hint = format!("enable it on a file storage, e.g. `pvesm set {iso} --content {with_import}`");
+        let file_storage = preferred.is_some_and(|s| FILE_STORAGES.iter().any(|t| s["plugintype"] == *t));
+        if !file_storage {
+            return Err(ProviderError::new(
+                ErrorCode::InvalidSpec,
+                format!("no storage of node {node} takes disk images to import (content import), which the template upload needs, and {iso} (proxmox.iso_storage) is no file storage that could; {hint}"),
+            ));
+        }
+        let path = format!("/storage/{}", segment(iso));
+        let enabled = self.client.put(&path, &[("content", with_import.as_str())]).map(drop);
+        recovery::resolve(enabled, || Ok(self.storages(node)?.iter().any(|s| s["storage"] == iso && takes(s, "import")).then_some(())))
+            .map_err(|e| ProviderError::new(e.code, format!("enabling disk images to import (content import) on storage {iso} for the template upload: {}; {hint}", e.message)))?;
+        progress(&format!("Storage {iso} now also takes disk images to import (content {with_import}), for the template upload"));
+        Ok(Target { node: node.to_string(), import_storage: iso.to_string() })
+    }
+
+    /// The storages of `node` that are available.
+    fn storages(&self, node: &str) -> Result<Vec<Value>, ProviderError> {
+        let listed = self.client.get("/cluster/resources", &[("type", "storage")])?;
+        Ok(listed.as_array().into_iter().flatten().filter(|s| s["node"] == node && s["status"] == "available").cloned().collect())
     }
 
     /// Makes `template` the cluster's template VM unless it already is;
@@ -101,7 +119,7 @@ impl Publisher<'_> {
     pub fn publish(&self, template: &Template, force: bool, progress: &mut dyn FnMut(&str)) -> Result<bool, ProviderError> {
         let version = &template.manifest.version;
         let shape = VmShape::of(template)?;
-        let target = self.target()?;
+        let target = self.target(progress)?;
         let vmid = self.config.template_vmid;
         match self.occupant(vmid)? {
             None => {}
@@ -261,6 +279,14 @@ impl Publisher<'_> {
             other => other,
         }
     }
+}
+
+fn content(storage: &Value) -> String {
+    storage["content"].as_str().unwrap_or_default().to_string()
+}
+
+fn takes(storage: &Value, kind: &str) -> bool {
+    content(storage).split(',').any(|c| c == kind)
 }
 
 /// The version a description marks, when this builder wrote it.
