@@ -90,7 +90,7 @@ impl Publisher<'_> {
         if let Some(storage) = import.and_then(|s| s["storage"].as_str()) {
             return Ok(Target { node: node.to_string(), import_storage: storage.to_string() });
         }
-        let now = preferred.map(|s| content(s)).unwrap_or_default();
+        let now = preferred.map(content).unwrap_or_default();
         let with_import = if now.is_empty() { "import".to_string() } else { format!("{now},import") };
         let hint = format!("enable it on a file storage, e.g. `pvesm set {iso} --content {with_import}`");
         let file_storage = preferred.is_some_and(|s| FILE_STORAGES.iter().any(|t| s["plugintype"] == *t));
