@@ -79,11 +79,12 @@ ok "contents: $(wc -l <"$work/files") regular files at their contract paths with
 
 dpkg-deb -x "$deb" "$work/extract"
 site=usr/lib/python3/dist-packages/blockhost/provisioner_proxmox
-for shared in yamlio.py ipv4pool.py hostio.py; do
-    cmp -s "$work/extract/$site/$shared" "packaging/libvirt/python/blockhost/provisioner_libvirt/$shared" \
-        || fail "$site/$shared is not the libvirt plugin's $shared"
+for shared in yamlio.py ipv4pool.py hostio.py dbyaml.py wizardstep.py \
+        templates/provisioner_proxmox/_form_tail.html templates/provisioner_proxmox/_summary_section.html; do
+    origin=packaging/libvirt/python/blockhost/provisioner_libvirt/${shared/provisioner_proxmox/provisioner_libvirt}
+    cmp -s "$work/extract/$site/$shared" "$origin" || fail "$site/$shared is not a copy of $origin"
 done
-ok "yamlio.py, ipv4pool.py and hostio.py are copies of the libvirt plugin's (one source)"
+ok "yamlio.py, ipv4pool.py, hostio.py, dbyaml.py, wizardstep.py, _form_tail.html and _summary_section.html are copies of the libvirt plugin's (one source)"
 
 # --- executables: fifteen, neither they nor their library linking libvirt ---
 exes=$(find "$work/extract/usr/bin" -type f -links 1 | wc -l)

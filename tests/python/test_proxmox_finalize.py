@@ -10,7 +10,7 @@ import yaml
 
 from conftest import FakeRunner
 from proxmox_common import FINGERPRINT, SESSION, TOKEN, ca_pem  # noqa: F401 (fixture)
-from blockhost.provisioner_proxmox import hostio, wizard
+from blockhost.provisioner_proxmox import hostio, wizard, yamlio
 
 # As root the steps really change the group; otherwise they cannot, and say so.
 GID = 4242 if os.geteuid() == 0 else os.getgid()
@@ -104,7 +104,7 @@ def test_db_config_keeps_the_installers_ipv6_pool(root, monkeypatch, with_pyyaml
     path.parent.mkdir(parents=True)
     path.write_text("bridge: old\nipv6_pool:\n  prefix: 2001:db8:1::/64\n  start: 2\n  end: 254\n")
     if not with_pyyaml:
-        monkeypatch.setattr(wizard.yamlio, "yaml", None)
+        monkeypatch.setattr(yamlio, "yaml", None)
     assert wizard.finalize_db_config(cfg()) == (True, None)
     doc = yaml.safe_load(path.read_text())
     assert doc["ipv6_pool"] == {"prefix": "2001:db8:1::/64", "start": 2, "end": 254}

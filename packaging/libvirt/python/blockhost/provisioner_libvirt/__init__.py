@@ -15,12 +15,17 @@ Modules:
   by the form handler and the finalization steps.
 * :mod:`.yamlio`   -- ``db.yaml`` rendering (PyYAML when importable, a small
   hand-written emitter otherwise).
+* :mod:`.dbyaml`   -- writing ``db.yaml``: the values every provisioner
+  shares, the installer's ``ipv6_pool`` kept.
 * :mod:`.ipv4pool` -- validation of the VMs' IPv4 pool and the grace period.
 * :mod:`.hostio`   -- host paths under ``BLOCKHOST_ROOT``, commands, atomic
   writes, the template step.
+* :mod:`.wizardstep` -- the step's plumbing: on to the next page, the
+  session dict, the summary's pool values, the common finalization steps.
 
-``yamlio``, ``ipv4pool`` and ``hostio`` name no backend: the Proxmox VE
-plugin (packaging/proxmox) ships the same files through symbolic links.
+``yamlio``, ``dbyaml``, ``ipv4pool``, ``hostio`` and ``wizardstep`` name no
+backend: the Proxmox VE plugin (packaging/proxmox) ships the same files
+through symbolic links.
 
 Note: ``blockhost/__init__.py`` is owned by blockhost-common; this package
 must not ship one.

@@ -28,15 +28,13 @@ import os
 import re
 
 from .hostio import host_path
+from .ipv4pool import DEFAULT_GRACE_DAYS
 
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}", re.ASCII)
 LIBVIRT_BRIDGE_RE = re.compile(r"virbr[0-9]+", re.ASCII)
 
 DEFAULT_STORAGE_POOL = "blockhost"
 DEFAULT_STORAGE_PATH = "/var/lib/blockhost/vms"
-DEFAULT_GC_GRACE_DAYS = 7
-DEFAULT_EXPIRY_DAYS = 30
-DB_FILE = "/var/lib/blockhost/vms.json"
 
 _CMD_TIMEOUT = 10
 
@@ -198,7 +196,7 @@ def detect_defaults(runner):
         "ip_start": "",
         "ip_end": "",
         "gateway": "",
-        "gc_grace_days": DEFAULT_GC_GRACE_DAYS,
+        "gc_grace_days": DEFAULT_GRACE_DAYS,
         "host_address": "",
         "notice": "",
     }

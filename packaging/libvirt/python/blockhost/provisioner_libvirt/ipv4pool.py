@@ -5,11 +5,11 @@ One source file: the libvirt plugin ships it from here, the Proxmox VE plugin
 through a symbolic link in its package folder (each Debian package installs
 its own copy). Nothing here names a backend.
 
-:func:`validate_pool` is strict for the form (addresses as full dotted quads)
-and, with ``allow_short_hosts=True`` for the finalization steps, accepts
-``ip_start``/``ip_end`` as the last octet, the way the installer's CI test
-endpoint passes them, expanded like blockhost-common does: first three octets
-of the network plus the number.
+:func:`validate_shared` checks both. The pool check is strict for the form
+(addresses as full dotted quads) and, with ``allow_short_hosts=True`` for the
+finalization steps, accepts ``ip_start``/``ip_end`` as the last octet, the way
+the installer's CI test endpoint passes them, expanded like blockhost-common
+does: first three octets of the network plus the number.
 """
 
 import ipaddress
@@ -22,7 +22,10 @@ OCTET_RE = re.compile(r"[0-9]{1,3}", re.ASCII)
 
 MIN_PREFIX, MAX_PREFIX = 8, 30
 MAX_GRACE_DAYS = 365
+DEFAULT_GRACE_DAYS = 7
 POOL_KEYS = ("ip_network", "ip_start", "ip_end", "gateway")
+# The session keys this module validates, last in every provisioner's.
+SHARED_KEYS = POOL_KEYS + ("gc_grace_days",)
 
 
 def text(raw, key):
@@ -124,4 +127,16 @@ def validate_pool(raw, allow_short_hosts=False):
         clean["ip_network"] = str(net)
         for key in ("ip_start", "ip_end", "gateway"):
             clean[key] = str(addrs[key])
+    return clean, errors
+
+
+def validate_shared(raw, allow_short_hosts=False):
+    """Validate the pool (:func:`validate_pool`) and ``gc_grace_days`` of the
+    mapping *raw*; return ``(clean, errors)``."""
+    clean, errors = validate_pool(raw, allow_short_hosts)
+    days, err = check_days(raw.get("gc_grace_days"))
+    if err:
+        errors["gc_grace_days"] = err
+    else:
+        clean["gc_grace_days"] = days
     return clean, errors

@@ -15,16 +15,7 @@ import re
 
 from . import hostinfo, ipv4pool
 
-SESSION_KEYS = (
-    "storage_pool",
-    "storage_path",
-    "bridge",
-    "ip_network",
-    "ip_start",
-    "ip_end",
-    "gateway",
-    "gc_grace_days",
-)
+SESSION_KEYS = ("storage_pool", "storage_path", "bridge") + ipv4pool.SHARED_KEYS
 
 POOL_RE = re.compile(r"[a-z0-9-]{1,64}", re.ASCII)
 PATH_RE = re.compile(r"/[A-Za-z0-9._/-]{1,254}", re.ASCII)
@@ -108,15 +99,9 @@ def validate_settings(raw, allow_short_hosts=False):
         else:
             clean[key] = value
 
-    days, err = ipv4pool.check_days(raw.get("gc_grace_days"))
-    if err:
-        errors["gc_grace_days"] = err
-    else:
-        clean["gc_grace_days"] = days
-
-    pool, pool_errors = ipv4pool.validate_pool(raw, allow_short_hosts)
-    clean.update(pool)
-    errors.update(pool_errors)
+    shared, shared_errors = ipv4pool.validate_shared(raw, allow_short_hosts)
+    clean.update(shared)
+    errors.update(shared_errors)
     return clean, errors
 
 

@@ -34,9 +34,9 @@ import os
 import pwd
 import xml.etree.ElementTree as ET
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, render_template, request, session
 
-from . import hostinfo, hostio, validate, yamlio
+from . import dbyaml, hostinfo, hostio, ipv4pool, validate, wizardstep
 from .hostio import run
 
 log = logging.getLogger("blockhost.provisioner_libvirt")
@@ -47,8 +47,6 @@ BLOCKHOST_USER = "blockhost"
 QEMU_GROUP = "libvirt-qemu"
 STATE_SUBDIRS = ("vms", "cloud-init", "templates", "template-packages", "metrics")
 DIR_MODE = 0o750
-DB_YAML_MODE = 0o640
-TEMPLATE_HINT = "(this may take several minutes)"
 
 blueprint = Blueprint("provisioner_libvirt", __name__, template_folder="templates")
 
@@ -67,13 +65,6 @@ def _runner(cmd, timeout=120):
 # --------------------------------------------------------------------------
 
 FIELD_ORDER = validate.SESSION_KEYS
-
-
-def _next_endpoint():
-    for endpoint in ("wizard_connectivity", "wizard_ipv6"):
-        if endpoint in current_app.view_functions:
-            return endpoint
-    return None
 
 
 def _render(values, errors, detected, status=200):
@@ -112,29 +103,12 @@ def wizard_libvirt():
             )
     if errors:
         return _render(submitted, errors, hostinfo.detect_defaults(_runner), status=400)
-
-    endpoint = _next_endpoint()
-    if endpoint is None:
-        log.error("installer has neither wizard_connectivity nor wizard_ipv6")
-        return (
-            "Installer error: no next wizard step (wizard_connectivity or "
-            "wizard_ipv6) is registered.",
-            500,
-            {"Content-Type": "text/plain; charset=utf-8"},
-        )
-    session[SESSION_KEY] = {k: clean[k] for k in FIELD_ORDER}
-    session.modified = True
-    return redirect(url_for(endpoint))
+    return wizardstep.store_and_continue(SESSION_KEY, {k: clean[k] for k in FIELD_ORDER}, log)
 
 
 # --------------------------------------------------------------------------
 # finalization helpers
 # --------------------------------------------------------------------------
-
-def _provisioner(config):
-    prov = config.get("provisioner") if isinstance(config, dict) else None
-    return prov if isinstance(prov, dict) else {}
-
 
 def _lookup_ids():
     """(uid, gid, description) for the state directories, or (None, None, why)."""
@@ -187,7 +161,7 @@ def _pool_target(pool):
 # --------------------------------------------------------------------------
 
 def _storage(config):
-    prov = _provisioner(config)
+    prov = wizardstep.provisioner(config)
     pool = prov.get("storage_pool", hostinfo.DEFAULT_STORAGE_POOL)
     path = prov.get("storage_path", hostinfo.DEFAULT_STORAGE_PATH)
     pool, err = validate._check_pool(pool if isinstance(pool, str) else "")
@@ -269,7 +243,7 @@ def _virsh_info(cmd, name):
 
 
 def _network(config):
-    prov = _provisioner(config)
+    prov = wizardstep.provisioner(config)
     bridge, iface, err = _resolve_bridge(prov)
     if err:
         return False, err
@@ -302,7 +276,7 @@ def _settings_for_db(prov):
     merged = dict(prov)
     merged.setdefault("storage_pool", hostinfo.DEFAULT_STORAGE_POOL)
     merged.setdefault("storage_path", hostinfo.DEFAULT_STORAGE_PATH)
-    merged.setdefault("gc_grace_days", hostinfo.DEFAULT_GC_GRACE_DAYS)
+    merged.setdefault("gc_grace_days", ipv4pool.DEFAULT_GRACE_DAYS)
     if not merged.get("bridge") or not merged.get("ip_network"):
         detected = hostinfo.detect_defaults(_runner)
         for key in validate.SESSION_KEYS:
@@ -312,42 +286,20 @@ def _settings_for_db(prov):
 
 
 def _db_config(config):
-    prov = _provisioner(config)
+    prov = wizardstep.provisioner(config)
     clean, errors = _settings_for_db(prov)
     if errors:
-        return False, "Invalid provisioner settings: " + "; ".join(
-            "%s: %s" % (k, errors[k]) for k in sorted(errors)
-        )
-    path = hostio.host_path("/etc/blockhost/db.yaml")
-    previous = ""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            previous = fh.read()
-    except FileNotFoundError:
-        pass
-    except (OSError, UnicodeDecodeError) as exc:
-        log.warning("cannot read existing %s: %s", path, exc)
-    ipv6_pool, ipv6_raw = yamlio.preserved_key(previous, "ipv6_pool")
-
+        return False, wizardstep.settings_error(errors)
     doc = {
-        "db_file": hostinfo.DB_FILE,
+        "db_file": dbyaml.DB_FILE,
         "storage_pool": clean["storage_pool"],
         "storage_path": clean["storage_path"],
         "bridge": clean["bridge"],
         "gc_grace_days": clean["gc_grace_days"],
-        "default_expiry_days": hostinfo.DEFAULT_EXPIRY_DAYS,
-        "ip_pool": {
-            "network": clean["ip_network"],
-            "start": clean["ip_start"],
-            "end": clean["ip_end"],
-            "gateway": clean["gateway"],
-        },
+        "default_expiry_days": dbyaml.DEFAULT_EXPIRY_DAYS,
+        "ip_pool": dbyaml.ip_pool(clean),
     }
-    if ipv6_pool is not None:
-        doc["ipv6_pool"] = ipv6_pool
-    text = yamlio.render_db_yaml(doc, None if ipv6_pool is not None else ipv6_raw)
-    hostio.write_atomic(path, text, DB_YAML_MODE, hostio.blockhost_gid())
-    log.info("wrote %s", path)
+    dbyaml.write(doc, log)
     return True, None
 
 
@@ -376,8 +328,8 @@ def get_finalization_steps():
     return [
         ("storage", "Configuring libvirt storage", finalize_storage),
         ("network", "Configuring VM network bridge", finalize_network),
-        ("db_config", "Writing VM database configuration", finalize_db_config),
-        ("template", "Building VM template", finalize_template, TEMPLATE_HINT),
+        wizardstep.db_config_step(finalize_db_config),
+        wizardstep.template_step(finalize_template),
     ]
 
 
@@ -386,14 +338,7 @@ def get_finalization_steps():
 # --------------------------------------------------------------------------
 
 def _session_dict(session_like):
-    if not hasattr(session_like, "get"):
-        return {}
-    data = session_like.get(SESSION_KEY)
-    if isinstance(data, dict):
-        return data
-    if "storage_pool" in session_like:  # already the provisioner dict
-        return session_like
-    return {}
+    return wizardstep.session_dict(session_like, SESSION_KEY, "storage_pool")
 
 
 def get_summary_data(session_like):
@@ -401,17 +346,14 @@ def get_summary_data(session_like):
     data = _session_dict(session_like)
     if not data:
         return {}
-    start, end = data.get("ip_start", ""), data.get("ip_end", "")
     return {
         "storage_pool": data.get("storage_pool", ""),
         "storage_path": data.get("storage_path", ""),
         "bridge": data.get("bridge", ""),
         "ip_network": data.get("ip_network", ""),
-        "ip_start": start,
-        "ip_end": end,
-        "ip_range": "%s - %s" % (start, end) if start and end else "",
-        "gateway": data.get("gateway", ""),
-        "gc_grace_days": data.get("gc_grace_days", hostinfo.DEFAULT_GC_GRACE_DAYS),
+        "ip_start": data.get("ip_start", ""),
+        "ip_end": data.get("ip_end", ""),
+        **wizardstep.pool_summary(data),
     }
 
 

@@ -10,10 +10,11 @@ Modules:
 * :mod:`.wizard`   -- Flask blueprint, finalization steps, summary hooks.
 * :mod:`.settings` -- validation of the wizard settings, shared by the form
   handler and the finalization steps.
-* :mod:`.yamlio`, :mod:`.ipv4pool`, :mod:`.hostio` -- the parts every
-  provisioner wizard shares (``db.yaml`` rendering, the IPv4 pool and grace
-  period, host I/O); one source in packaging/libvirt, linked here, so this
-  package ships its own copy.
+* :mod:`.yamlio`, :mod:`.dbyaml`, :mod:`.ipv4pool`, :mod:`.hostio`,
+  :mod:`.wizardstep` -- the parts every provisioner wizard shares (``db.yaml``
+  rendering and writing, the IPv4 pool and grace period, host I/O, the step's
+  plumbing); one source in packaging/libvirt, linked here, so this package
+  ships its own copy.
 
 Note: ``blockhost/__init__.py`` is owned by blockhost-common; this package
 must not ship one.

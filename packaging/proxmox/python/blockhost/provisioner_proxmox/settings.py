@@ -29,7 +29,6 @@ DEFAULT_ISO_STORAGE = "local"
 DEFAULT_BRIDGE = "vmbr0"
 DEFAULT_TEMPLATE_VMID = 9001
 DEFAULT_VMID_START, DEFAULT_VMID_END = 100, 999
-DEFAULT_GC_GRACE_DAYS = 7
 MIN_VMID, MAX_VMID = 100, 999_999_999
 
 SESSION_KEYS = (
@@ -44,12 +43,7 @@ SESSION_KEYS = (
     "template_vmid",
     "vmid_start",
     "vmid_end",
-    "ip_network",
-    "ip_start",
-    "ip_end",
-    "gateway",
-    "gc_grace_days",
-)
+) + ipv4pool.SHARED_KEYS
 
 URL_RE = re.compile(r"https://[A-Za-z0-9.\-\[\]:]+(?::[0-9]{1,5})?/?", re.ASCII)
 # No blanks or control characters anywhere, as token.rs; no separator inside a part.
@@ -181,13 +175,8 @@ def validate_settings(raw, allow_short_hosts=False):
     for part in (
         _check_trust(ipv4pool.text(raw, "tls_fingerprint") or "", ca_pem.strip() if isinstance(ca_pem, str) else ""),
         _check_vmids(raw),
-        ipv4pool.validate_pool(raw, allow_short_hosts),
+        ipv4pool.validate_shared(raw, allow_short_hosts),
     ):
         clean.update(part[0])
         errors.update(part[1])
-    days, err = ipv4pool.check_days(raw.get("gc_grace_days"))
-    if err:
-        errors["gc_grace_days"] = err
-    else:
-        clean["gc_grace_days"] = days
     return clean, errors

@@ -35,9 +35,9 @@ import logging
 import os
 import shutil
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, render_template, request, session
 
-from . import hostio, settings, yamlio
+from . import dbyaml, hostio, ipv4pool, settings, wizardstep
 from .hostio import run
 
 log = logging.getLogger("blockhost.provisioner_proxmox")
@@ -45,17 +45,12 @@ log = logging.getLogger("blockhost.provisioner_proxmox")
 SESSION_KEY = "proxmox"
 TOKEN_FILE = "/etc/blockhost/pve-token"
 CA_FILE = "/etc/blockhost/pve-root-ca.pem"
-DB_YAML = "/etc/blockhost/db.yaml"
-DB_FILE = "/var/lib/blockhost/vms.json"
-DEFAULT_EXPIRY_DAYS = 30
 # The modes lib/src/provider/proxmox/token.rs expects (it refuses a token
-# readable by every user), and db.yaml's as the other provisioners write it.
+# readable by every user).
 TOKEN_MODE = 0o640
 CA_MODE = 0o644
-DB_YAML_MODE = 0o640
 DETECT = "blockhost-provisioner-detect"
 DETECT_TIMEOUT = 60
-TEMPLATE_HINT = "(this may take several minutes)"
 
 blueprint = Blueprint("provisioner_proxmox", __name__, template_folder="templates")
 
@@ -75,7 +70,7 @@ DEFAULTS = {
     "ip_start": "",
     "ip_end": "",
     "gateway": "",
-    "gc_grace_days": settings.DEFAULT_GC_GRACE_DAYS,
+    "gc_grace_days": ipv4pool.DEFAULT_GRACE_DAYS,
 }
 
 
@@ -87,13 +82,6 @@ def _runner(cmd, timeout=120):
 # --------------------------------------------------------------------------
 # wizard page
 # --------------------------------------------------------------------------
-
-def _next_endpoint():
-    for endpoint in ("wizard_connectivity", "wizard_ipv6"):
-        if endpoint in current_app.view_functions:
-            return endpoint
-    return None
-
 
 def _render(values, errors, status=200):
     # the token is never sent back to the browser
@@ -120,17 +108,7 @@ def wizard_proxmox():
     clean, errors = settings.validate_settings(submitted)
     if errors:
         return _render(submitted, errors, status=400)
-    endpoint = _next_endpoint()
-    if endpoint is None:
-        log.error("installer has neither wizard_connectivity nor wizard_ipv6")
-        return (
-            "Installer error: no next wizard step (wizard_connectivity or wizard_ipv6) is registered.",
-            500,
-            {"Content-Type": "text/plain; charset=utf-8"},
-        )
-    session[SESSION_KEY] = clean
-    session.modified = True
-    return redirect(url_for(endpoint))
+    return wizardstep.store_and_continue(SESSION_KEY, clean, log)
 
 
 # --------------------------------------------------------------------------
@@ -139,10 +117,9 @@ def wizard_proxmox():
 
 def _settings(config):
     """The validated session dict, or ``(None, message)``."""
-    prov = config.get("provisioner") if isinstance(config, dict) else None
-    clean, errors = settings.validate_settings(prov if isinstance(prov, dict) else {}, allow_short_hosts=True)
+    clean, errors = settings.validate_settings(wizardstep.provisioner(config), allow_short_hosts=True)
     if errors:
-        return None, "Invalid provisioner settings: " + "; ".join("%s: %s" % (k, errors[k]) for k in sorted(errors))
+        return None, wizardstep.settings_error(errors)
     return clean, None
 
 
@@ -169,17 +146,6 @@ def _tls(config):
     return True, None
 
 
-def _previous_db_yaml(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        log.warning("cannot read existing %s: %s", path, exc)
-        return ""
-
-
 def _db_config(config):
     clean, err = _settings(config)
     if err:
@@ -197,26 +163,15 @@ def _db_config(config):
     else:
         proxmox["tls_fingerprint"] = clean["tls_fingerprint"]
     doc = {
-        "db_file": DB_FILE,
+        "db_file": dbyaml.DB_FILE,
         "bridge": clean["bridge"],
         "gc_grace_days": clean["gc_grace_days"],
-        "default_expiry_days": DEFAULT_EXPIRY_DAYS,
+        "default_expiry_days": dbyaml.DEFAULT_EXPIRY_DAYS,
         "vmid_range": {"start": clean["vmid_start"], "end": clean["vmid_end"]},
-        "ip_pool": {
-            "network": clean["ip_network"],
-            "start": clean["ip_start"],
-            "end": clean["ip_end"],
-            "gateway": clean["gateway"],
-        },
+        "ip_pool": dbyaml.ip_pool(clean),
         "proxmox": proxmox,
     }
-    path = hostio.host_path(DB_YAML)
-    ipv6_pool, ipv6_raw = yamlio.preserved_key(_previous_db_yaml(path), "ipv6_pool")
-    if ipv6_pool is not None:
-        doc["ipv6_pool"] = ipv6_pool
-    text = yamlio.render_db_yaml(doc, None if ipv6_pool is not None else ipv6_raw)
-    hostio.write_atomic(path, text, DB_YAML_MODE, hostio.blockhost_gid())
-    log.info("wrote %s", path)
+    dbyaml.write(doc, log)
     return True, None
 
 
@@ -260,9 +215,9 @@ def get_finalization_steps():
     return [
         ("token", "Storing the Proxmox VE API token", finalize_token),
         ("tls", "Storing how the API's certificate is verified", finalize_tls),
-        ("db_config", "Writing VM database configuration", finalize_db_config),
+        wizardstep.db_config_step(finalize_db_config),
         ("api", "Checking the Proxmox VE API", finalize_api),
-        ("template", "Building VM template", finalize_template, TEMPLATE_HINT),
+        wizardstep.template_step(finalize_template),
     ]
 
 
@@ -271,14 +226,7 @@ def get_finalization_steps():
 # --------------------------------------------------------------------------
 
 def _session_dict(session_like):
-    if not hasattr(session_like, "get"):
-        return {}
-    data = session_like.get(SESSION_KEY)
-    if isinstance(data, dict):
-        return data
-    if "api_url" in session_like:  # already the provisioner dict
-        return session_like
-    return {}
+    return wizardstep.session_dict(session_like, SESSION_KEY, "api_url")
 
 
 def get_summary_data(session_like):
@@ -288,7 +236,6 @@ def get_summary_data(session_like):
     if not data:
         return {}
     parsed = settings.parse_token(data.get("token") or "")
-    start, end = data.get("ip_start", ""), data.get("ip_end", "")
     return {
         "api_url": data.get("api_url", ""),
         "token_id": parsed[0] if parsed else "",
@@ -300,9 +247,7 @@ def get_summary_data(session_like):
         "template_vmid": data.get("template_vmid", ""),
         "vmid_range": "%s - %s" % (data.get("vmid_start", ""), data.get("vmid_end", "")),
         "ip_network": data.get("ip_network", ""),
-        "ip_range": "%s - %s" % (start, end) if start and end else "",
-        "gateway": data.get("gateway", ""),
-        "gc_grace_days": data.get("gc_grace_days", settings.DEFAULT_GC_GRACE_DAYS),
+        **wizardstep.pool_summary(data),
     }
 
 

@@ -1,0 +1,1 @@
+../../../../libvirt/python/blockhost/provisioner_libvirt/wizardstep.py
