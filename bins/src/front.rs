@@ -48,11 +48,13 @@ pub fn call<E: Executable>(symbol: &[u8], argv: &[OsString]) -> u8 {
     u8::try_from(code).unwrap_or(1)
 }
 
-/// The library next to the executable (cargo's `target/<profile>/`, or its
-/// `deps/` when only the executables were built), else where the package puts it.
+/// The library cargo built with the executable (`target/<profile>/deps/`,
+/// which every build writes, while the copy beside the executable is only
+/// refreshed by a plain `cargo build`, not by `cargo test`), else the one
+/// beside it, else where the package puts it.
 fn load() -> Result<libloading::Library, String> {
     let dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).unwrap_or_default();
-    let candidates = [dir.join(LIBRARY), dir.join("deps").join(LIBRARY), dir.join(INSTALLED_LIBRARY_DIR).join(LIBRARY)];
+    let candidates = [dir.join("deps").join(LIBRARY), dir.join(LIBRARY), dir.join(INSTALLED_LIBRARY_DIR).join(LIBRARY)];
     let path = candidates.iter().find(|p| p.exists()).unwrap_or(&candidates[2]);
     // SAFETY: our own library; its initialisers are those of Rust's standard
     // library and of libvirt and its dependencies, sound to run here.

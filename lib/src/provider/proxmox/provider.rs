@@ -75,14 +75,7 @@ impl ProxmoxProvider {
         Ok(routes::of_config(&self.paths, &config))
     }
 
-    /// `route` for start and terminate, where a failure is a warning.
-    fn route_or_warn(&self, name: &str) -> Option<HostRoute> {
-        self.route(name).unwrap_or_else(|e| {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "warning: host route of {name}: {}", e.message);
-            None
-        })
-    }
+
 }
 
 impl Provider for ProxmoxProvider {
@@ -177,7 +170,8 @@ impl Provider for ProxmoxProvider {
     /// Stops and deletes the VM with its disks, then its seed on every node
     /// and its host route.
     fn terminate(&self, name: &str) -> Result<(), ProviderError> {
-        let route = self.route_or_warn(name);
+        // A VM whose config cannot be read is on a node that cannot delete it either.
+        let route = self.route(name)?;
         self.cluster()?.destroy(name)?;
         let seeds = self.seeds()?;
         for seed in seeds.find(name)? {
@@ -197,8 +191,14 @@ impl Provider for ProxmoxProvider {
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
         self.cluster()?.power(name, Power::Start)?;
-        if let Some(route) = self.route_or_warn(name) {
-            host_route::add(&self.root_agent, &routes::ACTIONS, name, &route);
+        // The VM runs: a route that cannot be found out is a warning, as one the root agent refuses.
+        match self.route(name) {
+            Ok(Some(route)) => host_route::add(&self.root_agent, &routes::ACTIONS, name, &route),
+            Ok(None) => {}
+            Err(e) => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "warning: host route of {name}: {}", e.message);
+            }
         }
         Ok(())
     }
