@@ -7,7 +7,7 @@ mod common;
 
 use common::{bin_path, Root, BINARIES};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn needed(exe: &Path) -> String {
@@ -32,15 +32,29 @@ fn lonely_copy(dir: &Path, exe: &str) -> PathBuf {
     copy
 }
 
+/// Runs a freshly written executable. A child that another test thread
+/// forked while the copy was open for writing holds that descriptor until it
+/// execs, and the kernel refuses to run the file meanwhile (ETXTBSY): a
+/// moment later it runs.
+fn output(cmd: &mut Command) -> Output {
+    for _ in 0..100 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => std::thread::sleep(Duration::from_millis(20)),
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?} stayed busy for 2 s");
+}
+
 #[test]
 fn without_the_library_version_and_help_work_and_a_verb_says_what_is_missing() {
     let root = Root::new();
     let dir = tempfile::tempdir().unwrap();
     let list = lonely_copy(dir.path(), "blockhost-vm-list");
     let version = root.std_cmd("blockhost-vm-list").arg("--version").output().unwrap();
-    let lonely_version = Command::new(&list).arg("--version").output().unwrap();
+    let lonely_version = output(Command::new(&list).arg("--version"));
     assert_eq!((lonely_version.status.code(), &lonely_version.stdout), (Some(0), &version.stdout));
-    let out = mock_cmd(&list, &root).output().unwrap();
+    let out = output(&mut mock_cmd(&list, &root));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(out.stdout.is_empty());
@@ -69,7 +83,7 @@ fn metrics_of_a_vm_comes_from_the_shared_sample_without_the_library_and_an_old_o
     let mut qemu = Command::new("sleep").arg("60").spawn().unwrap();
     let pid = qemu.id().to_string();
     let with_knobs = |exe: &Path, args: &[&str]| {
-        mock_cmd(exe, &root).args(args).env("BLOCKHOST_MOCK_QEMU_PID", &pid).output().unwrap()
+        output(mock_cmd(exe, &root).args(args).env("BLOCKHOST_MOCK_QEMU_PID", &pid))
     };
     let all = with_knobs(&bin_path("blockhost-vm-metrics"), &["--all"]);
     assert_eq!(all.status.code(), Some(0));
