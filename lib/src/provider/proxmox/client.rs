@@ -219,6 +219,16 @@ fn random_boundary() -> String {
     format!("blockhost-upload-{:016x}{:016x}", word(), word())
 }
 
+/// A value of an answer as the API means it (`2`, `enabled=1`; PVE sends
+/// booleans as 0 and 1), as text; absent is empty.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// A path segment, percent-encoded (UPIDs carry `:`, `@` and `!`).
 pub fn segment(text: &str) -> String {
     text.bytes()

@@ -6,7 +6,7 @@
 //! bridge port cannot be isolated through the API, which upstream's
 //! `bridge-port-isolate` did on the local node.
 
-use super::client::Client;
+use super::client::{value_text, Client};
 use crate::provider::{recovery, NicSpec, ProviderError};
 use serde_json::Value;
 
@@ -38,19 +38,10 @@ pub fn protect(client: &Client, base: &str, nic: &NicSpec) -> Result<(), Provide
     let changed = client.put(&options, &OPTIONS).map(drop);
     recovery::resolve(changed, || {
         let now = client.get(&options, &[])?;
-        Ok(OPTIONS.iter().all(|(key, value)| option_text(&now[*key]) == *value).then_some(()))
+        Ok(OPTIONS.iter().all(|(key, value)| value_text(&now[*key]) == *value).then_some(()))
     })
 }
 
 fn names(listed: &Value, key: &str) -> Vec<String> {
     listed.as_array().into_iter().flatten().filter_map(|e| e[key].as_str().map(str::to_string)).collect()
-}
-
-fn option_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => u8::from(*b).to_string(),
-        _ => String::new(),
-    }
 }

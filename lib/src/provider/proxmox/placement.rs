@@ -81,7 +81,8 @@ pub fn full_clone_storage(client: &Client, template: &Template, node: &str, stor
     Ok((!linked).then(|| storage.to_string()))
 }
 
-fn storages(client: &Client) -> Result<Vec<Value>, ProviderError> {
+/// Every storage of every node, in one listing.
+pub fn storages(client: &Client) -> Result<Vec<Value>, ProviderError> {
     let answer = client.get("/cluster/resources", &[("type", "storage")])?;
     Ok(answer.as_array().cloned().unwrap_or_default())
 }

@@ -74,8 +74,6 @@ impl ProxmoxProvider {
         let config = client.get(&format!("/nodes/{}/qemu/{}/config", segment(&vm.node), vm.vmid), &[])?;
         Ok(routes::of_config(&self.paths, &config))
     }
-
-
 }
 
 impl Provider for ProxmoxProvider {

@@ -7,7 +7,7 @@
 //! that cannot be finished is destroyed again, so a failed spawn leaves
 //! neither a VM nor its VMID behind.
 
-use super::client::{segment, Client};
+use super::client::{segment, value_text, Client};
 use super::firewall;
 use super::placement::{self, Template};
 use super::routes;
@@ -15,7 +15,6 @@ use super::seed::StagedSeed;
 use super::vms::{CloneRequest, Cluster, Located};
 use crate::host::config::VmidRange;
 use crate::provider::{recovery, ErrorCode, ProviderError, VmSpec};
-use serde_json::Value;
 
 /// The tag every VM this backend makes carries.
 pub const TAG: &str = "blockhost";
@@ -93,7 +92,7 @@ impl Spawn<'_> {
         let changed = self.client.run_task("POST", &format!("{base}/config"), &params);
         recovery::resolve(changed, || {
             let config = self.client.get(&format!("{base}/config"), &[])?;
-            let set = params.iter().filter(|(key, _)| *key != "delete").all(|(key, value)| config_text(&config[*key]) == *value);
+            let set = params.iter().filter(|(key, _)| *key != "delete").all(|(key, value)| value_text(&config[*key]) == *value);
             Ok((set && drop.iter().all(|key| config[*key].is_null())).then_some(()))
         })?;
         let slot = self.template.disk_slot;
@@ -121,15 +120,6 @@ impl Spawn<'_> {
             Ok(()) => ProviderError::new(code, format!("{}; VM {vmid} was removed again", failure.message)),
             Err(e) => ProviderError::new(ErrorCode::Internal, format!("{}; removing the half-made VM {vmid} failed: {}", failure.message, e.message)),
         }
-    }
-}
-
-/// A config value as the API shows it (`2`, `enabled=1`), as text.
-fn config_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 

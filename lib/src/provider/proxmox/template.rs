@@ -13,6 +13,7 @@
 
 use super::client::{segment, Client, Upload};
 use super::config::ProxmoxConfig;
+use super::placement;
 use crate::provider::module::OpenContext;
 use crate::provider::recovery;
 use crate::provider::template_store::{self, build_options};
@@ -110,8 +111,7 @@ impl Publisher<'_> {
 
     /// The storages of `node` that are available.
     fn storages(&self, node: &str) -> Result<Vec<Value>, ProviderError> {
-        let listed = self.client.get("/cluster/resources", &[("type", "storage")])?;
-        Ok(listed.as_array().into_iter().flatten().filter(|s| s["node"] == node && s["status"] == "available").cloned().collect())
+        Ok(placement::storages(self.client)?.into_iter().filter(|s| s["node"] == node && s["status"] == "available").collect())
     }
 
     /// Makes `template` the cluster's template VM unless it already is;
