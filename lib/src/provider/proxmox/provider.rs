@@ -14,7 +14,7 @@ use super::routes;
 use super::seed::Seeds;
 use super::spawn::Spawn;
 use super::throttle;
-use super::vms::{Cluster, Power};
+use super::vms::{Cluster, Located, Power};
 use crate::host::cloud_init::nocloud_seed;
 use crate::host::config::VmidRange;
 use crate::host::paths::HostPaths;
@@ -69,9 +69,14 @@ impl ProxmoxProvider {
     /// The VM's IPv6 host route on this host, when it has one (`None` for
     /// a VM that is gone).
     fn route(&self, name: &str) -> Result<Option<HostRoute>, ProviderError> {
-        let client = self.client()?;
-        let Some(vm) = Cluster::new(client).find(name)? else { return Ok(None) };
-        let config = client.get(&format!("/nodes/{}/qemu/{}/config", segment(&vm.node), vm.vmid), &[])?;
+        match self.cluster()?.find(name)? {
+            Some(vm) => self.route_of(&vm),
+            None => Ok(None),
+        }
+    }
+
+    fn route_of(&self, vm: &Located) -> Result<Option<HostRoute>, ProviderError> {
+        let config = self.client()?.get(&format!("/nodes/{}/qemu/{}/config", segment(&vm.node), vm.vmid), &[])?;
         Ok(routes::of_config(&self.paths, &config))
     }
 }
@@ -188,9 +193,11 @@ impl Provider for ProxmoxProvider {
     }
 
     fn start(&self, name: &str) -> Result<(), ProviderError> {
-        self.cluster()?.power(name, Power::Start)?;
+        let cluster = self.cluster()?;
+        let vm = cluster.find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        cluster.power_vm(&vm, Power::Start)?;
         // The VM runs: a route that cannot be found out is a warning, as one the root agent refuses.
-        match self.route(name) {
+        match self.route_of(&vm) {
             Ok(Some(route)) => host_route::add(&self.root_agent, &routes::ACTIONS, name, &route),
             Ok(None) => {}
             Err(e) => {

@@ -179,7 +179,11 @@ impl<'c> Cluster<'c> {
     /// Starts, shuts down (ACPI) or powers off the named VM, followed to the
     /// task's end. An ambiguous outcome stands: the caller reads the state back.
     pub fn power(&self, name: &str, action: Power) -> Result<(), ProviderError> {
-        let vm = self.find(name)?.ok_or_else(|| ProviderError::not_found(name))?;
+        self.power_vm(&self.find(name)?.ok_or_else(|| ProviderError::not_found(name))?, action)
+    }
+
+    /// [`power`](Self::power) for a VM already found.
+    pub fn power_vm(&self, vm: &Located, action: Power) -> Result<(), ProviderError> {
         let path = format!("/nodes/{}/qemu/{}/status/{}", segment(&vm.node), vm.vmid, action.endpoint());
         self.client.run_task("POST", &path, &[])
     }
