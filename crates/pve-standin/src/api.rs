@@ -280,10 +280,7 @@ fn network_call(cluster: &mut Cluster, faults: &Faults, call: &Call, node: &str)
             interfaces.push(Iface { iface, kind: "bridge", pending: true });
             Ok(Value::Null)
         }
-        "PUT" => {
-            interfaces.iter_mut().for_each(|i| i.pending = false);
-            Ok(Value::String(cluster.start_task(node, "srvreload", 0, call.user, faults, Effect::Config { set: vec![], delete: vec![] })))
-        }
+        "PUT" => Ok(Value::String(cluster.start_task(node, "srvreload", 0, call.user, faults, Effect::ApplyNetwork { node: node.to_string() }))),
         _ => Err(err(501, format!("stand-in: {} {} is in the schema but not modelled", call.method, call.template))),
     }
 }

@@ -44,6 +44,8 @@ pub enum Effect {
     /// An upload lands on a node's storage as a volume.
     StoreVolume { node: String, volid: String, volume: Volume },
     RemoveVolume { node: String, volid: String },
+    /// A node's pending interfaces come up.
+    ApplyNetwork { node: String },
 }
 
 /// A storage every node has, as a fresh PVE install sets it up.
@@ -242,6 +244,10 @@ impl Cluster {
                 self.volumes.remove(&(node.clone(), volid.clone()));
                 return;
             }
+            Effect::ApplyNetwork { node } => {
+                self.networks.entry(node.clone()).or_default().iter_mut().for_each(|i| i.pending = false);
+                return;
+            }
             _ => {}
         }
         let Some(vm) = self.vms.get_mut(&vmid) else { return };
@@ -268,7 +274,7 @@ impl Cluster {
                 }
                 vm.config.extend(set.iter().cloned());
             }
-            Effect::Delete | Effect::StoreVolume { .. } | Effect::RemoveVolume { .. } => {}
+            Effect::Delete | Effect::StoreVolume { .. } | Effect::RemoveVolume { .. } | Effect::ApplyNetwork { .. } => {}
         }
     }
 
