@@ -95,40 +95,66 @@ fn decoded(status: &Value, key: &str) -> Vec<u8> {
     bytes
 }
 
-/// What only a command run in the guest gives: uptime and TCP connections.
-const FIGURES_COMMAND: &str = "head -c 64 /proc/uptime; echo; ss -tH 2>/dev/null | wc -l";
+/// Files the in-guest figures are read from. Read through the agent's file
+/// commands, no process is started in the guest: under TCG a `sh -c` pipeline
+/// costs the guest most of a second, a file read a few milliseconds.
+const UPTIME_FILE: &str = "/proc/uptime";
+const TCP_TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+/// Bytes asked for in one `guest-file-read`; a TCP table line is 150 bytes.
+const READ_CHUNK: usize = 64 * 1024;
+/// A file longer than this is not counted (a partial table would undercount).
+const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+/// States `ss -tH` leaves out of its count (listening, closed, time-wait and
+/// syn-recv), as `/proc/net/tcp` writes them.
+const UNCOUNTED_TCP_STATES: [&str; 4] = ["0A", "07", "06", "03"];
 
 /// The in-guest figures of metrics, each `None` when the agent does not
-/// deliver it by `deadline`; `None` as a whole when the agent answered no
-/// command at all. The root filesystem's usage comes from `guest-get-fsinfo`,
-/// asked while the one guest command runs, so that its first status check
-/// usually finds it done.
+/// deliver it by `deadline`; `None` as a whole when the agent answered
+/// nothing. The root filesystem's usage comes from `guest-get-fsinfo`,
+/// uptime and the TCP connections `ss -tH` counts from `/proc`.
 pub fn guest_stats(domain: &Domain, deadline: Instant) -> Option<GuestStats> {
-    let started = Instant::now();
-    let budget = deadline.saturating_duration_since(started);
-    let pid = start(domain, FIGURES_COMMAND, budget).ok();
-    let left = deadline.saturating_duration_since(Instant::now());
-    let fsinfo = (!left.is_zero()).then(|| command(domain, &json!({"execute": "guest-get-fsinfo"}), left)).and_then(Result::ok);
-    if pid.is_none() && fsinfo.is_none() {
-        return None;
-    }
-    let root_used_bytes = fsinfo.and_then(|fs| root_used(&fs));
-    let (uptime_seconds, net_connections) = match pid.map(|pid| wait(domain, pid, started, budget)) {
-        Some(Ok(out)) if out.exit_code == 0 => uptime_and_connections(&String::from_utf8_lossy(&out.stdout)),
-        _ => (None, None),
+    let mut answered = false;
+    let mut ask = |request: &Value| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let reply = (!left.is_zero()).then(|| command(domain, request, left)).and_then(Result::ok);
+        answered |= reply.is_some();
+        reply
     };
-    Some(GuestStats { root_used_bytes, uptime_seconds, net_connections })
+    let root_used_bytes = ask(&json!({"execute": "guest-get-fsinfo"})).and_then(|fs| root_used(&fs));
+    let uptime_seconds = read_file(&mut ask, UPTIME_FILE).and_then(|text| uptime(&text));
+    let net_connections = TCP_TABLES.iter().map(|table| read_file(&mut ask, table).map(|text| connections(&text))).sum();
+    answered.then_some(GuestStats { root_used_bytes, uptime_seconds, net_connections })
+}
+
+/// A guest file's text, read through `ask` (open, reads until its end, close);
+/// `None` when any step gets no answer or the file is over [`MAX_FILE_BYTES`].
+fn read_file(ask: &mut impl FnMut(&Value) -> Option<Value>, path: &str) -> Option<String> {
+    let handle = ask(&json!({"execute": "guest-file-open", "arguments": {"path": path, "mode": "r"}}))?.as_i64()?;
+    let mut bytes = Vec::new();
+    let complete = loop {
+        let Some(chunk) = ask(&json!({"execute": "guest-file-read", "arguments": {"handle": handle, "count": READ_CHUNK}})) else { break false };
+        bytes.extend(chunk.get("buf-b64").and_then(Value::as_str).and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok()).unwrap_or_default());
+        if chunk.get("eof").and_then(Value::as_bool) != Some(false) || bytes.len() > MAX_FILE_BYTES {
+            break bytes.len() <= MAX_FILE_BYTES;
+        }
+    };
+    // The agent keeps an unclosed handle for good.
+    ask(&json!({"execute": "guest-file-close", "arguments": {"handle": handle}}));
+    complete.then(|| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn root_used(fsinfo: &Value) -> Option<u64> {
     fsinfo.as_array()?.iter().find(|fs| fs.get("mountpoint").and_then(Value::as_str) == Some("/"))?.get("used-bytes")?.as_u64()
 }
 
-fn uptime_and_connections(text: &str) -> (Option<u64>, Option<u64>) {
-    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let uptime = lines.next().and_then(|l| l.split_whitespace().next()).and_then(|s| s.parse::<f64>().ok()).map(|f| f as u64);
-    let connections = lines.next().and_then(|l| l.parse().ok());
-    (uptime, connections)
+fn uptime(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse::<f64>().ok().map(|f| f as u64)
+}
+
+/// The sockets of a `/proc/net/tcp` table that `ss -tH` lists.
+fn connections(table: &str) -> u64 {
+    let counted = |line: &&str| line.split_whitespace().nth(3).is_some_and(|state| !UNCOUNTED_TCP_STATES.contains(&state));
+    table.lines().skip(1).filter(counted).count() as u64
 }
 
 #[cfg(test)]
@@ -152,9 +178,49 @@ mod tests {
     }
 
     #[test]
-    fn uptime_and_connection_count_are_parsed() {
-        assert_eq!(uptime_and_connections("1234.56 400.1\n7\n"), (Some(1234), Some(7)));
-        assert_eq!(uptime_and_connections("garbage\n"), (None, None));
-        assert_eq!(uptime_and_connections(""), (None, None));
+    fn uptime_is_parsed() {
+        assert_eq!(uptime("1234.56 400.1\n"), Some(1234));
+        assert_eq!(uptime("garbage\n"), None);
+        assert_eq!(uptime(""), None);
+    }
+
+    /// As `ss -tH` counts: established and closing sockets, not the
+    /// listening one, the one in TIME-WAIT or the half-open SYN-RECV one.
+    #[test]
+    fn connections_are_counted_as_ss_counts_them() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
+   1: 0A4D000A:0016 0A4D0001:D2F0 01 00000000:00000000 02:0009F2B5 00000000     0        0 2 4 0 20 4 30 10 -1\n\
+   2: 0A4D000A:0016 0A4D0001:D2F2 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0\n\
+   3: 0A4D000A:0016 0A4D0001:D2F4 03 00000000:00000000 00:00000000 00000000     0        0 0 1 0\n\
+   4: 0A4D000A:9C40 0A4D0001:0050 08 00000000:00000000 00:00000000 00000000  1000        0 3 1 0 20 4 30 10 -1\n";
+        assert_eq!(connections(table), 2);
+        assert_eq!(connections("  sl  local_address\n"), 0);
+    }
+
+    /// A file is read to its end in pieces and its handle closed; a step
+    /// without an answer, or a file past the cap, gives nothing (and still closes).
+    #[test]
+    fn files_are_read_to_their_end_and_closed() {
+        let piece = |text: &str, eof: bool| json!({"count": text.len(), "buf-b64": base64::engine::general_purpose::STANDARD.encode(text), "eof": eof});
+        let run = |replies: Vec<Option<Value>>| {
+            let mut replies = replies.into_iter();
+            let mut asked = Vec::new();
+            let text = read_file(&mut |request: &Value| { asked.push(request["execute"].as_str().unwrap().to_string()); replies.next().flatten() }, "/proc/uptime");
+            (text, asked)
+        };
+        let (text, asked) = run(vec![Some(json!(7)), Some(piece("12.5 ", false)), Some(piece("3.0\n", true)), Some(json!({}))]);
+        assert_eq!(text.as_deref(), Some("12.5 3.0\n"));
+        assert_eq!(asked, ["guest-file-open", "guest-file-read", "guest-file-read", "guest-file-close"]);
+        let (text, asked) = run(vec![Some(json!(7)), None, Some(json!({}))]);
+        assert_eq!((text, asked.last().map(String::as_str)), (None, Some("guest-file-close")));
+        let (text, asked) = run(vec![None]);
+        assert_eq!((text, asked.len()), (None, 1));
+        let big = "x".repeat(READ_CHUNK);
+        let mut replies = vec![Some(json!(7))];
+        replies.extend(std::iter::repeat_with(|| Some(piece(&big, false))).take(MAX_FILE_BYTES / READ_CHUNK + 1));
+        replies.push(Some(json!({})));
+        let (text, asked) = run(replies);
+        assert_eq!((text, asked.last().map(String::as_str)), (None, Some("guest-file-close")));
     }
 }
