@@ -335,6 +335,11 @@ fn lifecycle_on_real_vms() {
     let (code, out, err) = host.exec("e2e-a", "cloud-init status --long");
     assert_eq!(code, 0, "cloud-init finished without errors: {out}{err}");
     assert!(out.contains("status: done"), "{out}");
+    // Both default routes, the IPv6 gateway on-link beside the VM's /128 (the broker prefix's first address).
+    let (code, routes, _) = host.exec("e2e-a", "ip route show default; ip -6 route show default");
+    assert_eq!(code, 0, "{routes}");
+    assert!(routes.lines().any(|l| l.starts_with("default via 10.77.0.1 dev eth0")), "{routes}");
+    assert!(routes.lines().any(|l| l.starts_with("default via 2001:db8:7::1 dev eth0")), "{routes}");
     let (code, probe, _) = host.exec("e2e-a", "dpkg-query -W -f '${Status} ' blockhost-e2e-probe jq");
     assert_eq!((code, probe.as_str()), (0, "install ok installed install ok installed "), "template-packages/ and their dependencies");
     let (code, passwd, _) = host.exec("e2e-a", "getent passwd admin");

@@ -127,36 +127,34 @@ pub fn mac_for(name: &str, ipv4: Option<Ipv4Addr>) -> String {
 }
 
 /// Netplan v2 for the one NIC, or `config: disabled` for a VM without one
-/// (cloud-init would otherwise wait for a device that never appears). Every
-/// route has a gateway, and the IPv6 one is reached on-link rather than
-/// through a gateway-less route: bookworm's cloud-init ENI renderer fails on
-/// `to: default` and on routes without `via`.
+/// (cloud-init would otherwise wait for a device that never appears). The
+/// default routes are `gateway4`/`gateway6`: bookworm's cloud-init renders
+/// them for ifupdown as `gateway`, which ifupdown sets with `ip route ...
+/// onlink` (the IPv6 gateway is outside the VM's /128), while the same routes
+/// under `routes` become `route` commands of net-tools, which the template
+/// does not have, and the IPv6 one loses its /0 (it is rendered as ::/64).
 pub fn network_config(nic: Option<&NicSpec>) -> String {
     let Some(nic) = nic else { return "config: disabled\n".to_string() };
     let mut addresses = vec![format!("{}/{}", nic.ipv4, nic.ipv4_prefix_len)];
-    let mut routes = Vec::new();
+    let mut gateways = String::new();
     let mut nameservers: Vec<String> = Vec::new();
     if let Some(gw) = nic.gateway {
-        routes.push(format!("      - to: 0.0.0.0/0\n        via: {gw}\n"));
+        gateways.push_str(&format!("    gateway4: {gw}\n"));
         nameservers.push(gw.to_string());
     }
     if let Some(v6) = nic.ipv6 {
         addresses.push(format!("{v6}/128"));
         if let Some(gw6) = nic.ipv6_gateway {
-            routes.push(format!("      - to: \"::/0\"\n        via: {gw6}\n        on-link: true\n"));
+            gateways.push_str(&format!("    gateway6: \"{gw6}\"\n"));
         }
     }
     let mut out = format!(
-        "version: 2\nethernets:\n  id0:\n    match:\n      macaddress: \"{}\"\n    set-name: eth0\n    addresses:\n{}",
+        "version: 2\nethernets:\n  id0:\n    match:\n      macaddress: \"{}\"\n    set-name: eth0\n    addresses:\n{}{gateways}",
         nic.mac,
         addresses.iter().map(|a| format!("      - \"{a}\"\n")).collect::<String>()
     );
     if !nameservers.is_empty() {
         out.push_str(&format!("    nameservers:\n      addresses: [{}]\n", nameservers.join(", ")));
-    }
-    if !routes.is_empty() {
-        out.push_str("    routes:\n");
-        out.extend(routes);
     }
     out
 }
@@ -207,18 +205,18 @@ mod tests {
     }
 
     #[test]
-    fn network_config_uses_the_real_prefix_and_ipv6_routes() {
+    fn network_config_uses_the_real_prefix_and_both_gateways() {
         let text = network_config(Some(&nic(true)));
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         let eth = &doc["ethernets"]["id0"];
         assert_eq!(eth["addresses"][0], "10.20.0.5/22");
         assert_eq!(eth["addresses"][1], "2001:db8::1:0:0:3/128");
         assert_eq!(eth["match"]["macaddress"], "52:54:00:01:02:03");
-        assert_eq!((eth["routes"][0]["to"].as_str(), eth["routes"][0]["via"].as_str()), (Some("0.0.0.0/0"), Some("10.20.0.1")));
-        assert_eq!(eth["routes"][1]["to"], "::/0");
-        assert_eq!(eth["routes"][1]["on-link"], true);
-        let routes = eth["routes"].as_array().unwrap();
-        assert!(routes.iter().all(|r| r.get("via").is_some()), "every route has a gateway (the ENI renderer needs one)");
+        assert_eq!((eth["gateway4"].as_str(), eth["gateway6"].as_str()), (Some("10.20.0.1"), Some("2001:db8::1")));
+        assert!(eth.get("routes").is_none(), "routes would be rendered as net-tools commands: {text}");
+        assert_eq!(eth["nameservers"]["addresses"][0], "10.20.0.1");
+        let v4: serde_json::Value = serde_saphyr::from_str(&network_config(Some(&nic(false)))).unwrap();
+        assert!(v4["ethernets"]["id0"].get("gateway6").is_none());
         assert_eq!(network_config(None), "config: disabled\n");
     }
 
