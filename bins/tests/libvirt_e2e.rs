@@ -335,6 +335,9 @@ fn lifecycle_on_real_vms() {
     let (code, out, err) = host.exec("e2e-a", "cloud-init status --long");
     assert_eq!(code, 0, "cloud-init finished without errors: {out}{err}");
     assert!(out.contains("status: done"), "{out}");
+    // The template's host keys, made on this first boot, and sshd running with them.
+    let (code, keys, _) = host.exec("e2e-a", "ls /etc/ssh/ssh_host_*_key; systemctl is-active ssh");
+    assert_eq!((code, keys.as_str()), (0, "/etc/ssh/ssh_host_ecdsa_key\n/etc/ssh/ssh_host_ed25519_key\nactive\n"));
     // Both default routes, the IPv6 gateway on-link beside the VM's /128 (the broker prefix's first address).
     let (code, routes, _) = host.exec("e2e-a", "ip route show default; ip -6 route show default");
     assert_eq!(code, 0, "{routes}");

@@ -28,8 +28,10 @@ const RUN_COPY: &str = "/run/blockhost-install-grub";
 pub const INSTALLED: &str = "BLOCKHOST-TEMPLATE: BOOT LOADER INSTALLED";
 
 /// GRUB's settings: the command line every kernel of the VM boots with (no
-/// `quiet`: the console log is the VM's), menu and messages on the serial
-/// console as well, a one-second menu to pick an older kernel by hand.
+/// `quiet`: the console log is the VM's), messages on the serial console as
+/// well, and no menu wait: the newest kernel boots at once (a second of a
+/// usable VM's wait under TCG); an older one is picked from inside the guest
+/// with `grub-reboot`.
 pub fn grub_defaults() -> String {
     String::from(
         "# Written by blockhost-build-template.\n\
@@ -37,7 +39,7 @@ pub fn grub_defaults() -> String {
          GRUB_CMDLINE_LINUX_DEFAULT=\"\"\n\
          GRUB_TERMINAL=\"console serial\"\n\
          GRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n\
-         GRUB_TIMEOUT=1\n",
+         GRUB_TIMEOUT=0\n",
     )
 }
 

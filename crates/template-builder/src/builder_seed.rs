@@ -4,7 +4,7 @@
 //! that must differ per VM (after cloud-init has finished writing its state).
 
 use super::error::TemplateError;
-use super::guest_config::{CLOUD_CFG, CLOUD_CFG_PATH, MASKED_UNITS, SSHD_DROPIN, SSHD_DROPIN_PATH};
+use super::guest_config::{FILES, MASKED_UNITS};
 use super::plan::ExtraDeb;
 use iso9660::{build_seed_iso, SeedFile};
 
@@ -86,13 +86,12 @@ fn block(text: &str) -> String {
 
 pub fn user_data() -> String {
     let mut out = String::from("#cloud-config\n# blockhost-build-template: customise this image once, then power off.\nwrite_files:\n");
-    for (path, mode, content) in [
-        (format!("/{SSHD_DROPIN_PATH}"), "0644", SSHD_DROPIN.to_string()),
-        (format!("/{CLOUD_CFG_PATH}"), "0644", CLOUD_CFG.to_string()),
+    let settings = FILES.iter().map(|(path, content)| (format!("/{path}"), "0644", content.to_string()));
+    for (path, mode, content) in settings.chain([
         (SETUP_PATH.to_string(), "0755", setup_script()),
         (SEAL_PATH.to_string(), "0755", seal_script()),
         (format!("/etc/systemd/system/{SEAL_UNIT}"), "0644", seal_unit()),
-    ] {
+    ]) {
         out.push_str(&format!("  - path: {path}\n    permissions: '{mode}'\n    content: |\n{}", block(&content)));
     }
     out.push_str(&format!("runcmd:\n  - [ {SETUP_PATH} ]\npower_state:\n  mode: poweroff\n  condition: true\n"));
@@ -158,8 +157,9 @@ mod tests {
         let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         let files = doc["write_files"].as_array().unwrap();
         let content = |path: &str| files.iter().find(|f| f["path"] == path).unwrap()["content"].as_str().unwrap().to_string();
-        assert_eq!(content(&format!("/{SSHD_DROPIN_PATH}")), SSHD_DROPIN);
-        assert_eq!(content(&format!("/{CLOUD_CFG_PATH}")), CLOUD_CFG);
+        for (path, expected) in FILES {
+            assert_eq!(content(&format!("/{path}")), expected, "{path}");
+        }
         assert_eq!(content(SETUP_PATH), setup_script());
         assert_eq!(content(SEAL_PATH), seal_script());
         assert_eq!(doc["power_state"]["mode"], "poweroff");

@@ -5,7 +5,7 @@
 
 use super::boot_loader::{fstab, grub_defaults, install_script, GRUB_DEFAULTS_PATH, INSTALL_SCRIPT_PATH};
 use super::error::TemplateError;
-use super::guest_config::{patch_sshd_config, CLOUD_CFG, CLOUD_CFG_PATH, MASKED_UNITS, SSHD_DROPIN, SSHD_DROPIN_PATH};
+use super::guest_config::{patch_sshd_config, FILES, MASKED_UNITS};
 use std::path::Path;
 
 /// Modules the initramfs carries (`MODULES=list`): enough for a root
@@ -55,11 +55,12 @@ pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     write(root, INSTALL_SCRIPT_PATH, &install_script(fs_uuid))?;
     let installer = root.join(INSTALL_SCRIPT_PATH);
     std::fs::set_permissions(&installer, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(TemplateError::io(&installer))?;
-    write(root, SSHD_DROPIN_PATH, SSHD_DROPIN)?;
+    for (path, content) in FILES {
+        write(root, path, content)?;
+    }
     let sshd_config = root.join("etc/ssh/sshd_config");
     let text = std::fs::read_to_string(&sshd_config).map_err(TemplateError::io(&sshd_config))?;
     write(root, "etc/ssh/sshd_config", &patch_sshd_config(&text))?;
-    write(root, CLOUD_CFG_PATH, CLOUD_CFG)?;
     // minbase has no `locales`: cloud-init must not try to generate one.
     write(root, "etc/cloud/cloud.cfg.d/98-blockhost-minbase.cfg", "locale: false\n")?;
     for unit in MASKED_UNITS {
@@ -140,8 +141,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(root.join(INSTALL_SCRIPT_PATH)).unwrap().permissions().mode() & 0o777, 0o755);
         assert!(read("etc/ssh/sshd_config").contains("#KbdInteractiveAuthentication no"));
-        assert_eq!(read(SSHD_DROPIN_PATH), SSHD_DROPIN);
-        assert_eq!(read(CLOUD_CFG_PATH), CLOUD_CFG);
+        for (path, content) in FILES {
+            assert_eq!(read(path), content, "{path}");
+        }
         assert_eq!(read("etc/initramfs-tools/conf.d/90-blockhost.conf"), "MODULES=list\n");
         assert!(read("etc/initramfs-tools/modules").contains("\nvirtio_blk\n"));
         assert_eq!(std::fs::read_link(root.join("etc/systemd/system/apt-daily.timer")).unwrap(), Path::new("/dev/null"));
