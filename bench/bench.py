@@ -256,7 +256,7 @@ def main():
         "settle_s": round(settled_s, 1),
         "guests_load_cores": round(guest_load, 3),
         "skipped": [{"operation": "create-to-defined, create-to-agent",
-                     "reason": "needs a template, a bridge and a root agent: measured on the real-VM layer (scripts/e2e-libvirt.sh), not on this fleet"}],
+                     "reason": "needs a template and a booting guest: measured by bench/boot.sh, not on this fleet"}],
         "results": rows,
     }
     print(table(rows))
