@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from bench import Failed, Runner
+
 # As the real-VM tests' root (bins/tests/libvirt_e2e.rs): the blockhost user,
 # libvirt-qemu, and the group of the private libvirtd's socket.
 BLOCKHOST_ID = 64070
@@ -36,10 +38,6 @@ GUEST_UNITS = [
     "cloud-config.service",
     "cloud-final.service",
 ]
-
-
-class Failed(Exception):
-    pass
 
 
 def log(message):
@@ -77,29 +75,24 @@ def write_root(root, uri, repo, template_dir):
     os.symlink(version, os.path.join(templates, "current"))
 
 
-class Host:
+class Host(Runner):
+    """The executables on one BlockHost root; their failures are returned, not raised."""
+
     def __init__(self, bin_dir, root, uri, libvirtd_state):
-        self.bin_dir = bin_dir
-        self.uri = uri
+        super().__init__(bin_dir, root, uri)
         self.libvirtd_state = libvirtd_state
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BLOCKHOST_")}
-        env.update(BLOCKHOST_ROOT=root, BLOCKHOST_PROVIDER="libvirt", LC_ALL="C")
-        self.env = env
 
-    def argv(self, verb, *args):
-        return [os.path.join(self.bin_dir, f"blockhost-vm-{verb}"), *args]
-
-    def run(self, verb, *args):
-        return subprocess.run(self.argv(verb, *args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    def call(self, verb, *args):
+        return subprocess.run(self.ours(verb, *args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def exec(self, name, command):
-        out = self.run("guest-exec", name, command)
+        out = self.call("guest-exec", name, command)
         return out.returncode, out.stdout
 
     def create(self, name):
         """Seconds from the start of create to the end of each phase."""
         started = time.monotonic()
-        child = subprocess.Popen(self.argv("create", name, "--owner-wallet", WALLET, "--memory", "512", "--disk", "4", "--apply"),
+        child = subprocess.Popen(self.ours("create", name, "--owner-wallet", WALLET, "--memory", "512", "--disk", "4", "--apply"),
                                  env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         phases, lines = {}, []
         for line in child.stderr:
@@ -162,12 +155,12 @@ class Host:
 
     def accelerator(self, name):
         """The domain type libvirt was given: kvm, or qemu (TCG)."""
-        xml = subprocess.run(["virsh", "-q", "-c", self.uri, "dumpxml", name], stdout=subprocess.PIPE, text=True).stdout
+        xml = subprocess.run(self.virsh("dumpxml", name), stdout=subprocess.PIPE, text=True).stdout
         m = re.search(r"<domain type='(\w+)'", xml)
         return m.group(1) if m else None
 
     def destroy(self, name):
-        out = self.run("destroy", name)
+        out = self.call("destroy", name)
         if out.returncode != 0:
             raise Failed(f"destroy {name}: {out.stderr.strip()}")
 

@@ -9,6 +9,7 @@ set -euo pipefail
 caller=$PWD
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
+. bench/lib.sh
 
 usage() {
     cat <<'USAGE'
@@ -60,40 +61,6 @@ for spec in "${templates[@]}"; do
     args+=(--template "$label=$dir")
 done
 
-if [ -z "$bin_dir" ]; then
-    log "building the release executables"
-    cargo build --quiet --release -p blockhost-provisioner-bins --bins
-    target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    bin_dir=$target_dir/release
-fi
-bin_dir=$(cd "$caller" && cd "$bin_dir" && pwd)
-[ -x "$bin_dir/blockhost-vm-create" ] || missing "no blockhost-vm-create in $bin_dir"
-if [ -z "$json" ]; then
-    json=$PWD/target/bench/boot-$(date -u +%Y%m%dT%H%M%SZ).json
-elif [[ "$json" != /* ]]; then
-    json=$caller/$json
-fi
-
-# QEMU runs as libvirt-qemu: the run directory must be traversable by everyone.
-RUN=$(mktemp -d /var/tmp/blockhost-boot.XXXXXX)
-chmod 0755 "$RUN"
-export STATE=$RUN/libvirtd
-driver=""
-cleanup() {
-    set +e
-    [ -n "$driver" ] && kill "$driver" 2>/dev/null
-    bash tests/e2e/libvirtd.sh stop || log "stopping the private libvirtd failed: see $STATE"
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-uri=$(bash tests/e2e/libvirtd.sh start)
-
-python3 -B bench/boot.py --uri "$uri" --run-dir "$RUN" --libvirtd-state "$STATE" --bin-dir "$bin_dir" --repo "$PWD" \
-    --reps "$reps" --json "$json" "${args[@]}" &
-driver=$!
-status=0
-wait "$driver" || status=$?
-driver=""
-exit "$status"
+bin_dir=$(bench_bin_dir "$bin_dir" blockhost-vm-create)
+json=$(bench_json "$json" boot)
+bench_run boot bench/boot.py --bin-dir "$bin_dir" --repo "$PWD" --reps "$reps" --json "$json" "${args[@]}"

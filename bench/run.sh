@@ -9,6 +9,7 @@ set -euo pipefail
 caller=$PWD
 cd "$(dirname "$0")/.."
 . scripts/lib/toolchain.sh
+. bench/lib.sh
 
 usage() {
     cat <<'USAGE'
@@ -40,44 +41,6 @@ done
 ensure_libvirt_e2e
 ensure_commands python3:python3
 
-if [ -z "$bin_dir" ]; then
-    ensure_libvirt_dev
-    ensure_rust
-    log "building the release executables"
-    cargo build --quiet --release -p blockhost-provisioner-bins --bins
-    target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-    bin_dir=$target_dir/release
-fi
-bin_dir=$(cd "$caller" && cd "$bin_dir" && pwd)
-[ -x "$bin_dir/blockhost-vm-metrics" ] || missing "no blockhost-vm-metrics in $bin_dir"
-if [ -z "$json" ]; then
-    json=$PWD/target/bench/bench-$(date -u +%Y%m%dT%H%M%SZ).json
-elif [[ "$json" != /* ]]; then
-    json=$caller/$json
-fi
-
-# QEMU runs as libvirt-qemu: the run directory must be traversable by everyone.
-RUN=$(mktemp -d /var/tmp/blockhost-bench.XXXXXX)
-chmod 0755 "$RUN"
-export STATE=$RUN/libvirtd
-driver=""
-cleanup() {
-    # Every step runs, whatever the one before did.
-    set +e
-    [ -n "$driver" ] && kill "$driver" 2>/dev/null
-    bash tests/e2e/libvirtd.sh stop || log "stopping the private libvirtd failed: see $STATE"
-    rm -rf "$RUN"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM HUP
-uri=$(bash tests/e2e/libvirtd.sh start)
-
-# In the background and waited for, so that a signal runs the cleanup at once.
-python3 -B bench/bench.py --uri "$uri" --libvirtd-state "$STATE" --run-dir "$RUN" --bin-dir "$bin_dir" \
-    --repo "$PWD" --domains "$domains" --reps "$reps" --json "$json" &
-driver=$!
-status=0
-wait "$driver" || status=$?
-driver=""
-exit "$status"
+bin_dir=$(bench_bin_dir "$bin_dir" blockhost-vm-metrics)
+json=$(bench_json "$json" bench)
+bench_run bench bench/bench.py --bin-dir "$bin_dir" --repo "$PWD" --domains "$domains" --reps "$reps" --json "$json"
