@@ -85,6 +85,7 @@ fn finished(status: &Value) -> ExecOutput {
     ExecOutput { exit_code, stdout: decoded(status, "out-data"), stderr: decoded(status, "err-data") }
 }
 
+/// The base64 field `key` of an agent reply, at most [`MAX_OUTPUT_BYTES`].
 fn decoded(status: &Value, key: &str) -> Vec<u8> {
     let mut bytes = status
         .get(key)
@@ -133,7 +134,7 @@ fn read_file(ask: &mut impl FnMut(&Value) -> Option<Value>, path: &str) -> Optio
     let mut bytes = Vec::new();
     let complete = loop {
         let Some(chunk) = ask(&json!({"execute": "guest-file-read", "arguments": {"handle": handle, "count": READ_CHUNK}})) else { break false };
-        bytes.extend(chunk.get("buf-b64").and_then(Value::as_str).and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok()).unwrap_or_default());
+        bytes.extend(decoded(&chunk, "buf-b64"));
         if chunk.get("eof").and_then(Value::as_bool) != Some(false) || bytes.len() > MAX_FILE_BYTES {
             break bytes.len() <= MAX_FILE_BYTES;
         }
