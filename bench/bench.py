@@ -206,9 +206,14 @@ def table(rows):
         within = {True: "yes", False: "NO", None: "-"}[r["within_target"]]
         lines.append((r["operation"], f"{o['median_ms']:.1f} ({o['q1_ms']:.1f}-{o['q3_ms']:.1f})", r["baseline_name"],
                       f"{b['median_ms']:.1f}", f"{r['ratio']:.2f}", r["target"] or "-", within))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    return aligned(head, lines)
+
+
+def aligned(head, rows):
+    """`head` and `rows` as left-aligned columns, one line each."""
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*line) for line in [head, *lines])
+    return "\n".join(fmt.format(*row) for row in [head, *rows])
 
 
 def main():

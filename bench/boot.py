@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from bench import Failed, Runner
+from bench import Failed, Runner, aligned
 
 # As the real-VM tests' root (bins/tests/libvirt_e2e.rs): the blockhost user,
 # libvirt-qemu, and the group of the private libvirtd's socket.
@@ -201,9 +201,7 @@ def table(report):
     keys = ["defined", "started", "agent", "guest_uptime_at_agent", "qemu_cpu_at_agent", "cloud_init_done"]
     head = ("template", *keys)
     rows = [(t["label"], *(f"{t['median_s'][k]:.1f}" for k in keys)) for t in report["templates"]]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*head), *(fmt.format(*r) for r in rows)]
+    lines = [aligned(head, rows)]
     if len(report["templates"]) == 2:
         a, b = report["templates"]
         for key in ("agent", "qemu_cpu_at_agent"):
