@@ -53,8 +53,9 @@ pub fn installer_cmdline(fs_uuid: &str) -> String {
     format!("root=UUID={fs_uuid} rw console=ttyS0 net.ifnames=0 init=/{INSTALL_SCRIPT_PATH}")
 }
 
-/// Runs as process 1 after the initramfs mounted the root filesystem (with
-/// `/dev`, `/proc` and `/sys`): installs GRUB to the disk, records that disk
+/// Runs as process 1 after the initramfs mounted the root filesystem (and
+/// moved its `/dev` and `/proc` there; `/sys` and the tmpfs at `/run` are
+/// mounted here, tiny-initramfs leaves them out): installs GRUB to the disk, records that disk
 /// for grub-pc's own upgrades, writes `grub.cfg`, removes itself, leaves the
 /// filesystem clean and powers off. Nothing else of the system starts, so no
 /// machine id, host key or log is created.
@@ -66,6 +67,9 @@ export PATH LC_ALL=C
 say() {{ echo "{MARKER} $*" > /dev/ttyS0; }}
 off() {{ sync; poweroff -f; echo o > /proc/sysrq-trigger; sleep 60; }}
 fail() {{ say "FAILED: $*"; off; }}
+mounted() {{ grep -q " $1 " /proc/mounts; }}
+mounted /sys || mount -t sysfs sysfs /sys || fail "mounting /sys"
+mounted /run || mount -t tmpfs -o mode=0755 tmpfs /run || fail "mounting /run"
 if [ "$0" = /{INSTALL_SCRIPT_PATH} ]; then
     # Run from a copy: a removed file still open would keep / from being remounted read-only.
     cp /{INSTALL_SCRIPT_PATH} {RUN_COPY} && exec sh {RUN_COPY}
@@ -73,6 +77,8 @@ if [ "$0" = /{INSTALL_SCRIPT_PATH} ]; then
 fi
 grub-install --target=i386-pc {DISK} > /dev/ttyS0 2>&1 || fail "grub-install {DISK}"
 echo "grub-pc grub-pc/install_devices multiselect {DISK}" | debconf-set-selections || fail "recording the GRUB install device"
+# update-grub names the root by UUID only when udev's link to it exists; no udev runs here.
+mkdir -p /dev/disk/by-uuid && ln -sf {DISK}1 /dev/disk/by-uuid/{fs_uuid} || fail "linking the root filesystem's UUID"
 update-grub > /dev/ttyS0 2>&1 || fail "update-grub"
 grep -q "root=UUID={fs_uuid} " /boot/grub/grub.cfg || fail "grub.cfg does not name the root filesystem by its UUID"
 rm -f /{INSTALL_SCRIPT_PATH} || fail "removing the installer"

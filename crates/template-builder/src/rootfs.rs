@@ -1,16 +1,25 @@
 //! Plain file edits of a debootstrapped tree: what a booting VM needs
-//! (fstab, GRUB's settings and installer, a small initramfs, the template
+//! (fstab, GRUB's settings and installer, a tiny initramfs, the template
 //! policy), then everything that must be unique per VM or is only build
 //! residue removed.
 
 use super::boot_loader::{fstab, grub_defaults, install_script, GRUB_DEFAULTS_PATH, INSTALL_SCRIPT_PATH};
 use super::error::TemplateError;
-use super::guest_config::{patch_sshd_config, FILES, MASKED_UNITS};
+use super::guest_config::{patch_sshd_config, FILES, MASKED_GENERATORS, MASKED_UNITS};
 use std::path::Path;
 
-/// Modules the initramfs carries (`MODULES=list`): enough for a root
-/// filesystem on a virtio disk.
-const INITRAMFS_MODULES: &[&str] = &["virtio_pci", "virtio_blk", "virtio_scsi", "virtio_console"];
+/// tiny-initramfs' settings: the modules it loads (their dependencies are
+/// added by `mktirfs`) are what a root on a virtio or virtio-SCSI disk needs
+/// (ext4 is built into the kernel); nothing is guessed from the build host's
+/// own root, and no microcode of the build host's CPU is added.
+pub const TINY_INITRAMFS_CONF_PATH: &str = "etc/tiny-initramfs/tiny-initramfs.conf";
+pub const TINY_INITRAMFS_CONF: &str = "\
+# Written by blockhost-build-template: a VM's root is on a virtio or virtio-SCSI disk.
+AUTO_MODULES=no
+INCLUDE_MODULES=virtio_pci,virtio_blk,virtio_scsi,sd_mod
+MICROCODE=no
+DEBUG=no
+";
 
 fn write(root: &Path, rel: &str, text: &str) -> Result<(), TemplateError> {
     let path = root.join(rel);
@@ -45,8 +54,7 @@ fn clear_dir(dir: &Path, pick: impl Fn(&std::fs::DirEntry) -> bool) -> Result<()
 }
 
 /// The VM's view of the system: the root filesystem `fs_uuid`, booted by GRUB
-/// (installed later by the script written here), the template policy, a
-/// small initramfs configuration (rebuilt by the caller).
+/// (installed later by the script written here), the template policy.
 pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     write(root, "etc/hostname", "localhost\n")?;
     write(root, "etc/hosts", "127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")?;
@@ -66,13 +74,19 @@ pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     for unit in MASKED_UNITS {
         symlink(root, &format!("etc/systemd/system/{unit}"), "/dev/null")?;
     }
-    write(root, "etc/initramfs-tools/conf.d/90-blockhost.conf", "MODULES=list\n")?;
-    let mut modules = String::from("# Written by blockhost-build-template: what a root on a virtio disk needs.\n");
-    for module in INITRAMFS_MODULES {
-        modules.push_str(module);
-        modules.push('\n');
+    let generators = root.join("etc/systemd/system-generators");
+    std::fs::create_dir_all(&generators).map_err(TemplateError::io(&generators))?;
+    for generator in MASKED_GENERATORS {
+        symlink(root, &format!("etc/systemd/system-generators/{generator}"), "/dev/null")?;
     }
-    write(root, "etc/initramfs-tools/modules", &modules)
+    Ok(())
+}
+
+/// tiny-initramfs' settings, written before the package is installed so that
+/// its first run (a dpkg trigger) already follows them instead of guessing
+/// modules from the build host's mounts.
+pub fn configure_initramfs(root: &Path) -> Result<(), TemplateError> {
+    write(root, TINY_INITRAMFS_CONF_PATH, TINY_INITRAMFS_CONF)
 }
 
 /// Removes what must differ per VM (machine id, SSH host keys, cloud-init
@@ -132,6 +146,7 @@ mod tests {
             write(root, rel, text).unwrap();
         }
         std::fs::create_dir_all(root.join("etc/systemd/system")).unwrap();
+        configure_initramfs(root).unwrap();
         configure(root, "0a1b2c3d-1111-4222-8333-444455556666").unwrap();
         clean(root).unwrap();
         let read = |rel: &str| std::fs::read_to_string(root.join(rel)).unwrap();
@@ -144,9 +159,10 @@ mod tests {
         for (path, content) in FILES {
             assert_eq!(read(path), content, "{path}");
         }
-        assert_eq!(read("etc/initramfs-tools/conf.d/90-blockhost.conf"), "MODULES=list\n");
-        assert!(read("etc/initramfs-tools/modules").contains("\nvirtio_blk\n"));
+        assert!(read(TINY_INITRAMFS_CONF_PATH).contains("\nINCLUDE_MODULES=virtio_pci,virtio_blk,virtio_scsi,sd_mod\n"));
         assert_eq!(std::fs::read_link(root.join("etc/systemd/system/apt-daily.timer")).unwrap(), Path::new("/dev/null"));
+        let masked = root.join("etc/systemd/system-generators/systemd-gpt-auto-generator");
+        assert_eq!(std::fs::read_link(masked).unwrap(), Path::new("/dev/null"));
         assert_eq!(read("etc/machine-id"), "");
         assert_eq!(std::fs::read_link(root.join("var/lib/dbus/machine-id")).unwrap(), Path::new("/etc/machine-id"));
         assert!(!root.join("etc/ssh/ssh_host_ed25519_key").exists() && root.join("etc/ssh/moduli").exists());

@@ -15,10 +15,11 @@ pub const REPORT: &str = "BH-KERNEL-TEST:";
 
 /// User-data that reports the kernel command line at every boot; on the first
 /// boot it also reports the root filesystem's size, then packages a copy of the
-/// running kernel (and its config, which initramfs-tools reads) as
+/// running kernel (its modules under the new version) as
 /// `linux-image-<TEST_KERNEL>` (its postinst runs the kernel
-/// hooks, as Debian's kernel packages do), installs it and reboots; the second
-/// boot powers off.
+/// hooks, as Debian's kernel packages do: tiny-initramfs packs the disk's
+/// modules, GRUB gets the entry), installs it and reboots; the second boot
+/// powers off.
 pub fn kernel_upgrade_user_data() -> String {
     let every_boot = format!(
         "echo \"{REPORT} CMDLINE $(cat /proc/cmdline)\" > /dev/ttyS0; \
@@ -33,22 +34,12 @@ say "ROOT-BYTES $(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
 running=$(uname -r)
 new={TEST_KERNEL}
 pkg=/root/linux-image-$new
-top=$pkg/etc/initramfs-tools/scripts/init-top
-mkdir -p $pkg/DEBIAN $pkg/boot $pkg/lib/modules $top
+mkdir -p $pkg/DEBIAN $pkg/boot $pkg/lib/modules
 cp /boot/vmlinuz-$running $pkg/boot/vmlinuz-$new
 cp /boot/config-$running $pkg/boot/config-$new
+# tiny-initramfs loads the modules it packed from their files: the copied
+# kernel (which still calls itself $running) needs no index under its new name.
 ln -s $running $pkg/lib/modules/$new
-# The copied kernel still calls itself $running, but its initramfs indexes its
-# modules under $new: at boot, before modules load, the index goes where it looks.
-cat > $top/blockhost-test-kernel <<EOF
-#!/bin/sh
-[ "\$1" = prereqs ] && exit 0
-[ -e /lib/modules/$new/modules.dep ] || exit 0
-for index in /lib/modules/$new/modules.*; do
-    cat "\$index" > "/lib/modules/\$(uname -r)/\${{index##*/}}"
-done
-EOF
-chmod 0755 $top/blockhost-test-kernel
 cat > $pkg/DEBIAN/control <<EOF
 Package: linux-image-$new
 Version: 9.9.9
