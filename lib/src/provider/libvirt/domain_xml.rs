@@ -96,9 +96,11 @@ impl DomainPlan<'_> {
         );
         x.push_str(&self.cdrom_xml(&boot.cdrom_bus));
         if let Some(nic) = self.nic {
+            // No option ROM: the VM boots from its disk, never from the network,
+            // and the firmware would load and start iPXE on every boot.
             let _ = writeln!(
                 x,
-                "    <interface type='bridge'><source bridge='{}'/><mac address='{}'/><model type='virtio'/><port isolated='yes'/></interface>",
+                "    <interface type='bridge'><source bridge='{}'/><mac address='{}'/><model type='virtio'/><port isolated='yes'/><rom enabled='no'/></interface>",
                 escape(&nic.bridge),
                 escape(&nic.mac)
             );
@@ -247,7 +249,7 @@ mod tests {
             "<initrd>/var/lib/blockhost/templates/bookworm-1/initrd.img</initrd>",
             "<driver name='qemu' type='qcow2' cache='none' io='native' discard='unmap'/><source file='/var/lib/blockhost/vms/vm-1.qcow2'/><target dev='vda' bus='virtio'/>",
             "<target dev='hdc' bus='ide'/><readonly/>",
-            "<source bridge='br0'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/><port isolated='yes'/>",
+            "<source bridge='br0'/><mac address='52:54:00:aa:bb:cc'/><model type='virtio'/><port isolated='yes'/><rom enabled='no'/>",
             "name='org.qemu.guest_agent.0'",
             "<rng model='virtio'>",
             "<serial type='pty'><log file='/var/lib/blockhost/vms/vm-1.console.log' append='on'/><target port='0'/></serial>",
