@@ -13,16 +13,19 @@ cd "$(dirname "$0")/.."
 
 usage() {
     cat <<'USAGE'
-usage: bench/boot.sh [--template LABEL=DIR]... [--reps N] [--bin-dir DIR] [--json PATH]
+usage: bench/boot.sh [--template LABEL=DIR]... [--reps N] [--bin-dir DIR] [--bins LABEL=DIR]... [--json PATH]
   --template LABEL=DIR  a template version directory (disk.qcow2, template.json); repeat to compare
                         (default: current=<the real-VM stage's cached template, built when missing or out of date>)
   --reps N              VMs created from each template (default 3)
   --bin-dir DIR         the blockhost-vm-* executables (default: a release build of this checkout)
+  --bins LABEL=DIR      other executables for the VMs of template LABEL (e.g. an older release's, to
+                        compare two versions of the product rather than two templates)
   --json PATH           where the results go (default target/bench/boot-<UTC time>.json)
 USAGE
 }
 
 templates=()
+bins=()
 reps=3
 bin_dir=""
 json=""
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
         --template) templates+=("${2:?--template needs LABEL=DIR}"); shift 2 ;;
         --reps) reps=${2:?--reps needs a number}; shift 2 ;;
         --bin-dir) bin_dir=${2:?--bin-dir needs a directory}; shift 2 ;;
+        --bins) bins+=("${2:?--bins needs LABEL=DIR}"); shift 2 ;;
         --json) json=${2:?--json needs a path}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; exit 2 ;;
@@ -61,6 +65,10 @@ for spec in "${templates[@]}"; do
     args+=(--template "$label=$dir")
 done
 
+for spec in ${bins[@]+"${bins[@]}"}; do
+    [[ "$spec" == *=* ]] || { echo "boot: --bins wants LABEL=DIR" >&2; exit 2; }
+    args+=(--bins "${spec%%=*}=$(bench_bin_dir "${spec#*=}" blockhost-vm-create)")
+done
 bin_dir=$(bench_bin_dir "$bin_dir" blockhost-vm-create)
 json=$(bench_json "$json" boot)
 bench_run boot bench/boot.py --bin-dir "$bin_dir" --repo "$PWD" --reps "$reps" --json "$json" "${args[@]}"
