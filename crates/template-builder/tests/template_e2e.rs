@@ -121,7 +121,7 @@ fn real_build_from_the_mirror() {
 }
 
 #[test]
-#[ignore = "a real template build and two boots of it under QEMU (root, the Debian mirror, ~20 min under TCG): scripts/e2e-libvirt.sh runs it with BLOCKHOST_E2E_KERNEL_UPGRADE=1"]
+#[ignore = "a real template build and two boots of it under QEMU (root, the Debian mirror, ~5 min under TCG): scripts/e2e-libvirt.sh runs it with BLOCKHOST_E2E_KERNEL_UPGRADE=1"]
 fn the_guest_boots_its_own_kernel_and_a_newly_installed_one_after_a_restart() {
     if !prerequisites_met() || !testkit::require(testkit::on_path("qemu-system-x86_64"), "qemu-system-x86_64 is not installed") {
         return;
