@@ -22,17 +22,23 @@ DEBUG=no
 ";
 
 fn write(root: &Path, rel: &str, text: &str) -> Result<(), TemplateError> {
-    let path = root.join(rel);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(TemplateError::io(dir))?;
-    }
+    let path = with_parent(root, rel)?;
     std::fs::write(&path, text).map_err(TemplateError::io(&path))
 }
 
 fn symlink(root: &Path, rel: &str, target: &str) -> Result<(), TemplateError> {
-    let path = root.join(rel);
+    let path = with_parent(root, rel)?;
     remove_file(&path)?;
     std::os::unix::fs::symlink(target, &path).map_err(TemplateError::io(&path))
+}
+
+/// `root/rel`, its directory created when missing.
+fn with_parent(root: &Path, rel: &str) -> Result<std::path::PathBuf, TemplateError> {
+    let path = root.join(rel);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(TemplateError::io(dir))?;
+    }
+    Ok(path)
 }
 
 fn remove_file(path: &Path) -> Result<(), TemplateError> {
@@ -74,8 +80,6 @@ pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     for unit in MASKED_UNITS {
         symlink(root, &format!("etc/systemd/system/{unit}"), "/dev/null")?;
     }
-    let generators = root.join("etc/systemd/system-generators");
-    std::fs::create_dir_all(&generators).map_err(TemplateError::io(&generators))?;
     for generator in MASKED_GENERATORS {
         symlink(root, &format!("etc/systemd/system-generators/{generator}"), "/dev/null")?;
     }
