@@ -80,7 +80,8 @@ def write_root(root, uri, repo, template_dir):
 
 
 class Host(Runner):
-    """The executables on one BlockHost root; their failures are returned, not raised."""
+    """The executables on one BlockHost root: `call` returns their failures,
+    the timed runs of bench.Runner raise them."""
 
     def __init__(self, bin_dir, root, uri, libvirtd_state):
         super().__init__(bin_dir, root, uri)
