@@ -1,8 +1,8 @@
 """Times what a paying user waits for on the real-VM layer: `blockhost-vm-create
 --apply` of a VM from each given template, through its phases (domain
 defined, started, guest agent answering, cloud-init done), with the guest's
-own view of its boot (systemd-analyze). Templates are measured in turn, one VM
-at a time, so that they share the host's conditions. bench/boot.sh prepares
+own view of its boot (systemd-analyze, cloud-init analyze). Templates are
+measured in turn, one VM at a time, so that they share the host's conditions. bench/boot.sh prepares
 the private libvirtd and the executables and runs this."""
 
 import argparse
@@ -146,12 +146,14 @@ class Host(Runner):
                 units[unit] = round(int(value) / 1e6, 2) if value.isdigit() and int(value) > 0 else None
         _, blame = self.exec(name, "systemd-analyze blame --no-pager | head -n 12")
         _, chain = self.exec(name, "systemd-analyze critical-chain --no-pager qemu-guest-agent.service")
+        _, stages = self.exec(name, "cloud-init analyze show")
         split = {}
         for part, key in (("kernel", "kernel"), ("initrd", "initrd"), ("userspace", "userspace")):
             m = re.search(r"([\d.]+(?:min|s|ms)(?: [\d.]+(?:s|ms))?) \(" + part + r"\)", total)
             split[key] = seconds(m.group(1)) if m else None
         return {"systemd_analyze": total.strip(), "split_s": split, "units_s": units,
-                "blame": blame.strip().splitlines(), "agent_critical_chain": chain.strip().splitlines()}
+                "blame": blame.strip().splitlines(), "agent_critical_chain": chain.strip().splitlines(),
+                "cloud_init_stages": stages.strip().splitlines()}
 
     def live_metrics(self, name):
         """`blockhost-vm-metrics <vm>` asking libvirt and the guest agent on

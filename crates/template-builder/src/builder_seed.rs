@@ -43,6 +43,17 @@ done
 sed -i 's/^KbdInteractiveAuthentication no/#&/' /etc/ssh/sshd_config
 grep -q '^Include /etc/ssh/sshd_config.d/' /etc/ssh/sshd_config || sed -i '1i Include /etc/ssh/sshd_config.d/*.conf' /etc/ssh/sshd_config
 systemctl mask {masked} || fail "masking units"
+# Init scripts shadowed by a native unit: systemd ignores them, but
+# `systemctl enable` of the unit would run update-rc.d for them (seconds).
+for script in /etc/init.d/*; do
+    name=${{script##*/}}
+    for unit in /etc/systemd/system/$name.service /lib/systemd/system/$name.service; do
+        if [ -e "$unit" ] || [ -L "$unit" ]; then
+            rm -f "$script" /etc/rc?.d/[SK][0-9][0-9]"$name"
+            break
+        fi
+    done
+done
 systemctl enable ssh || fail "enabling ssh"
 {{ echo "{PACKAGES_BEGIN}"; dpkg-query -W -f '${{Package}}\t${{Version}}\n'; echo "{PACKAGES_END}"; }} > /dev/ttyS0
 systemctl start --no-block {SEAL_UNIT} || fail "arming the seal"

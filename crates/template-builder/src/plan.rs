@@ -13,7 +13,7 @@ pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 /// The package that lets users log in to a VM with their wallet.
 pub const LIBPAM_WEB3: &str = "libpam-web3";
 /// Bumped whenever the build recipe changes what ends up in a template.
-const RECIPE_REVISION: u32 = 4;
+const RECIPE_REVISION: u32 = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {

@@ -83,7 +83,40 @@ pub fn configure(root: &Path, fs_uuid: &str) -> Result<(), TemplateError> {
     for generator in MASKED_GENERATORS {
         symlink(root, &format!("etc/systemd/system-generators/{generator}"), "/dev/null")?;
     }
+    remove_shadowed_init_scripts(root)
+}
+
+/// Where a native systemd unit of the name of an init script makes systemd
+/// ignore that script.
+const UNIT_DIRS: [&str; 2] = ["etc/systemd/system", "lib/systemd/system"];
+
+/// Removes each SysV init script that a native systemd unit of the same name
+/// shadows, and its rc?.d links. systemd never runs such a script, but
+/// `systemctl enable` of the unit also runs update-rc.d (Perl, insserv) for
+/// it: 8 of the 10 s that the `systemctl enable qemu-guest-agent` in
+/// BlockHost's user-data took under TCG. Upgrades do not bring them back
+/// (dpkg keeps a removed conffile removed) and lose nothing: bookworm's
+/// maintainer scripts restart such services through systemd.
+fn remove_shadowed_init_scripts(root: &Path) -> Result<(), TemplateError> {
+    let init_d = root.join("etc/init.d");
+    for entry in super::tree::entries(&init_d)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let unit = format!("{name}.service");
+        if !UNIT_DIRS.iter().any(|dir| root.join(dir).join(&unit).symlink_metadata().is_ok()) {
+            continue;
+        }
+        remove_file(&entry.path())?;
+        for level in ["0", "1", "2", "3", "4", "5", "6", "S"] {
+            clear_dir(&root.join(format!("etc/rc{level}.d")), |link| is_rc_link_of(&link.file_name().to_string_lossy(), &name))?;
+        }
+    }
     Ok(())
+}
+
+/// `S01name` or `K01name`.
+fn is_rc_link_of(link: &str, script: &str) -> bool {
+    let bytes = link.as_bytes();
+    bytes.len() > 3 && matches!(bytes[0], b'S' | b'K') && bytes[1].is_ascii_digit() && bytes[2].is_ascii_digit() && &link[3..] == script
 }
 
 /// tiny-initramfs' settings, written before the package is installed so that
@@ -146,6 +179,13 @@ mod tests {
             ("var/log/dpkg.log", "x"),
             ("tmp/blockhost-debs/x.deb", "x"),
             ("etc/resolvconf/resolv.conf.d/original", "nameserver 10.0.0.1\n"),
+            ("etc/init.d/qemu-guest-agent", "#!/bin/sh\n"),
+            ("lib/systemd/system/qemu-guest-agent.service", "[Unit]\n"),
+            ("etc/rc2.d/S01qemu-guest-agent", "x"),
+            ("etc/rc0.d/K01qemu-guest-agent", "x"),
+            ("etc/rc2.d/S01qemu-guest-agent-extra", "x"),
+            ("etc/init.d/hwclock.sh", "#!/bin/sh\n"),
+            ("etc/rc2.d/S01hwclock.sh", "x"),
         ] {
             write(root, rel, text).unwrap();
         }
@@ -176,5 +216,15 @@ mod tests {
         assert!(!root.join("var/cache/apt/pkgcache.bin").exists() && !root.join("var/cache/apt/archives/x.deb").exists());
         assert_eq!(std::fs::read_dir(root.join("tmp")).unwrap().count(), 0);
         assert!(!root.join("etc/resolvconf/resolv.conf.d/original").exists());
+        let gone = ["etc/init.d/qemu-guest-agent", "etc/rc2.d/S01qemu-guest-agent", "etc/rc0.d/K01qemu-guest-agent"];
+        assert!(gone.iter().all(|rel| !root.join(rel).exists()), "the shadowed init script and its links are removed");
+        let kept = ["etc/init.d/hwclock.sh", "etc/rc2.d/S01hwclock.sh", "etc/rc2.d/S01qemu-guest-agent-extra", "lib/systemd/system/qemu-guest-agent.service"];
+        assert!(kept.iter().all(|rel| root.join(rel).exists()), "scripts without a unit, other links and the unit stay");
+    }
+
+    #[test]
+    fn rc_links_are_told_by_their_script_name() {
+        assert!(is_rc_link_of("S01ssh", "ssh") && is_rc_link_of("K99ssh", "ssh"));
+        assert!(!is_rc_link_of("S01sshd", "ssh") && !is_rc_link_of("X01ssh", "ssh") && !is_rc_link_of("S1ssh", "ssh") && !is_rc_link_of("ssh", "ssh"));
     }
 }
