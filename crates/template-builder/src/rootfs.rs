@@ -98,17 +98,23 @@ const UNIT_DIRS: [&str; 2] = ["etc/systemd/system", "lib/systemd/system"];
 /// (dpkg keeps a removed conffile removed) and lose nothing: bookworm's
 /// maintainer scripts restart such services through systemd.
 fn remove_shadowed_init_scripts(root: &Path) -> Result<(), TemplateError> {
-    let init_d = root.join("etc/init.d");
-    for entry in super::tree::entries(&init_d)? {
+    let mut shadowed = Vec::new();
+    for entry in super::tree::entries(&root.join("etc/init.d"))? {
         let name = entry.file_name().to_string_lossy().into_owned();
         let unit = format!("{name}.service");
-        if !UNIT_DIRS.iter().any(|dir| root.join(dir).join(&unit).symlink_metadata().is_ok()) {
-            continue;
+        if UNIT_DIRS.iter().any(|dir| root.join(dir).join(&unit).symlink_metadata().is_ok()) {
+            remove_file(&entry.path())?;
+            shadowed.push(name);
         }
-        remove_file(&entry.path())?;
-        for level in ["0", "1", "2", "3", "4", "5", "6", "S"] {
-            clear_dir(&root.join(format!("etc/rc{level}.d")), |link| is_rc_link_of(&link.file_name().to_string_lossy(), &name))?;
-        }
+    }
+    if shadowed.is_empty() {
+        return Ok(());
+    }
+    for level in ["0", "1", "2", "3", "4", "5", "6", "S"] {
+        clear_dir(&root.join(format!("etc/rc{level}.d")), |link| {
+            let link = link.file_name().to_string_lossy().into_owned();
+            shadowed.iter().any(|script| is_rc_link_of(&link, script))
+        })?;
     }
     Ok(())
 }
