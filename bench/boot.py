@@ -2,8 +2,8 @@
 --apply` of a VM from each given template, through its phases (domain
 defined, started, guest agent answering, cloud-init done), with the guest's
 own view of its boot (systemd-analyze, cloud-init analyze). Templates are
-measured in turn, one VM at a time, so that they share the host's conditions. bench/boot.sh prepares
-the private libvirtd and the executables and runs this."""
+measured in turn, one VM at a time, so that they share the host's conditions.
+bench/boot.sh prepares the private libvirtd and the executables and runs this."""
 
 import argparse
 import datetime
